@@ -1,0 +1,154 @@
+"""Every failure ``ingestor`` expects, as one tree.
+
+Owns: the exception types. Third-party exceptions are translated into these at the boundary of the
+one module that uses the library (``raise ... from e``), so nothing above a stage ever catches an
+``httpx`` or ``sqlalchemy`` error. Anything that is *not* an ``IngestorError`` is a bug: the
+daemon logs it as critical and re-raises.
+
+Expected failures travel as values (``FetchResult.error``, ``FeedRunResult.error``); they are
+raised only where the caller cannot go on (a bad setting, an out-of-date schema).
+
+::
+
+    IngestorError
+    ├── ConfigError                 a setting is missing or invalid
+    ├── FetchError                  fetch.py: the feed could not be fetched
+    │   ├── FetchTimeout            the total deadline passed
+    │   ├── BodyTooLarge            the body passed the cap (counted after decompression)
+    │   ├── BlockedAddress          the host resolves to an address we never connect to
+    │   ├── UnsupportedURL          not http/https (or a local file the operator did not name)
+    │   ├── TooManyRedirects        redirect limit or loop
+    │   ├── HTTPStatusError         the server answered with an error status (.status_code)
+    │   └── TransportError          DNS, connection refused or reset, TLS
+    ├── ParseError                  parse.py: the bytes are not a feed we can read
+    │   └── ParseTimeout            the document used up its time budget
+    ├── NormalizeError              normalize.py: nothing usable left after cleaning
+    ├── StoreError                  store/: the database failed or refused
+    │   ├── SchemaError             the schema is older (or newer) than this code
+    │   └── NotFound                no such event, feed or story
+    ├── IndexError_                 the shared LSH index failed
+    └── ReplayError                 replay input is unreadable or unsafe
+        └── PathEscape              a path or archive member leaves the given roots
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BlockedAddress",
+    "BodyTooLarge",
+    "ConfigError",
+    "FetchError",
+    "FetchTimeout",
+    "HTTPStatusError",
+    "IndexError_",
+    "IngestorError",
+    "NormalizeError",
+    "NotFound",
+    "ParseError",
+    "ParseTimeout",
+    "PathEscape",
+    "ReplayError",
+    "SchemaError",
+    "StoreError",
+    "TooManyRedirects",
+    "TransportError",
+    "UnsupportedURL",
+]
+
+
+class IngestorError(Exception):
+    """Root of every expected failure. ``kind`` is the short name logs and JSON output use."""
+
+    kind = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.message == other.message  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.message))
+
+
+class ConfigError(IngestorError):
+    kind = "config"
+
+
+class FetchError(IngestorError):
+    kind = "fetch"
+
+
+class FetchTimeout(FetchError):
+    kind = "timeout"
+
+
+class BodyTooLarge(FetchError):
+    kind = "too_large"
+
+
+class BlockedAddress(FetchError):
+    kind = "blocked_address"
+
+
+class UnsupportedURL(FetchError):
+    kind = "unsupported_url"
+
+
+class TooManyRedirects(FetchError):
+    kind = "too_many_redirects"
+
+
+class HTTPStatusError(FetchError):
+    kind = "http_status"
+
+    def __init__(self, message: str, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class TransportError(FetchError):
+    kind = "transport"
+
+
+class ParseError(IngestorError):
+    kind = "parse"
+
+
+class ParseTimeout(ParseError):
+    kind = "parse_timeout"
+
+
+class NormalizeError(IngestorError):
+    kind = "normalize"
+
+
+class StoreError(IngestorError):
+    kind = "store"
+
+
+class SchemaError(StoreError):
+    kind = "schema"
+
+
+class NotFound(StoreError):
+    kind = "not_found"
+
+
+class IndexError_(IngestorError):  # noqa: N801 - the builtin IndexError is taken
+    kind = "index"
+
+
+class ReplayError(IngestorError):
+    kind = "replay"
+
+
+class PathEscape(ReplayError):
+    kind = "path_escape"

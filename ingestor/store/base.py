@@ -1,0 +1,162 @@
+"""The storage interface every backend implements.
+
+Owns: the ``Store`` and ``WriteTx`` protocols, the contract the pipeline and the CLI program
+against. ``store.sql`` implements it for SQLite and PostgreSQL with one SQLAlchemy Core schema and
+one chain of Alembic migrations.
+
+The rules every implementation keeps:
+
+* Writes happen only inside ``Store.write()``: one transaction, serialized with every other
+  writer (SQLite ``BEGIN IMMEDIATE``; PostgreSQL a transaction-level advisory lock), so event
+  assignment is never raced by another process. Leaving the block commits; an exception rolls
+  back everything, including the feed's poll state.
+* A story has one row however often it arrives: exact copies are found by ``WriteTx.find_story``
+  before insert, and unique indexes back that up.
+* A feed's ETag/Last-Modified and schedule are written by ``WriteTx.update_feed`` in the same
+  transaction as the stories of that poll, never before them.
+* Event counters (size, first/last seen) change only through ``add_membership``, so an event
+  never exists without members once its transaction commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from ingestor.models import (
+    Assignment,
+    Event,
+    EventDetail,
+    FeedSource,
+    FeedState,
+    IndexedStory,
+    Signature,
+    Story,
+    StoryMatch,
+)
+
+__all__ = ["SchemaStatus", "Store", "WriteTx"]
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaStatus:
+    current: str | None
+    """The revision the database is at (``None``: empty database)."""
+    head: str
+    """The newest revision this code knows."""
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+
+class WriteTx(Protocol):
+    """One write transaction (see ``Store.write``)."""
+
+    def find_story(
+        self,
+        *,
+        feed_id: int | None,
+        guid: str | None,
+        url: str | None,
+        content_hash: str,
+        source: str,
+        external_id: str | None = None,
+    ) -> StoryMatch | None:
+        """An already stored story this one is the same as: same ``(feed_id, guid)``, else same
+        canonical ``url``, else same ``external_id``, else same ``(source, content_hash)``."""
+        ...
+
+    def insert_story(self, story: Story, signature: Signature | None, *, feed_id: int | None) -> int:
+        """Insert a new story row and return its id."""
+        ...
+
+    def update_story(self, story_id: int, story: Story, signature: Signature | None) -> bool:
+        """Record an in-place edit of a stored story (new text, same identity). Keeps the previous
+        text as a revision, at most ``max_revisions`` of them; returns ``False`` (and changes
+        nothing) when the cap is reached or the content hash is unchanged."""
+        ...
+
+    def create_event(self, canonical_story_id: int, *, now: datetime) -> int:
+        """A new, still empty event; ``add_membership`` must follow in the same transaction."""
+        ...
+
+    def add_membership(
+        self, story_id: int, event_id: int, assignment: Assignment, *, now: datetime
+    ) -> None:
+        """Put a story in an event, with the similarity and reason it joined; updates the event's
+        size and first/last seen (from the story's ``when``)."""
+        ...
+
+    def set_canonical(self, event_id: int, story_id: int) -> None:
+        ...
+
+    def update_feed(self, feed_id: int, state: FeedState) -> None:
+        ...
+
+
+class Store(Protocol):
+    """Feeds, stories, events and memberships, behind one interface."""
+
+    url: str
+    """The database URL, password masked."""
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def schema_status(self) -> SchemaStatus: ...
+
+    def migrate(self) -> SchemaStatus:
+        """Bring the schema to head (creating it on an empty database)."""
+        ...
+
+    def close(self) -> None: ...
+
+    # -- writes ------------------------------------------------------------------------------
+    def write(self) -> AbstractContextManager[WriteTx]:
+        """One serialized write transaction; commit on exit, roll back on exception."""
+        ...
+
+    # -- feeds -------------------------------------------------------------------------------
+    def add_feed(self, url: str, *, now: datetime, title: str | None = None) -> FeedSource:
+        """Add a feed (or revive a removed, parked or gone one); due at once."""
+        ...
+
+    def remove_feed(self, url: str) -> bool:
+        """Mark a feed removed (a tombstone: its stories stay). ``False`` if unknown."""
+        ...
+
+    def sync_feeds(self, urls: Iterable[str], *, now: datetime) -> int:
+        """Add the configured feeds the store does not know yet; never revive a removed one.
+        Returns how many were added."""
+        ...
+
+    def get_feed(self, url: str) -> FeedSource | None: ...
+
+    def list_feeds(self, *, include_removed: bool = False) -> list[FeedSource]: ...
+
+    def due_feeds(self, *, now: datetime, limit: int) -> list[FeedSource]:
+        """Active feeds whose ``next_poll_at`` is unset or not after ``now``, most overdue first."""
+        ...
+
+    # -- clustering state ----------------------------------------------------------------------
+    def iter_index(self, *, since: datetime) -> Iterator[IndexedStory]:
+        """Every story in an event whose ``when`` is at or after ``since``, oldest first: what the
+        clusterer needs to rebuild its in-memory index."""
+        ...
+
+    # -- reading -----------------------------------------------------------------------------
+    def list_events(
+        self, *, since: datetime | None = None, min_size: int = 1, limit: int = 50
+    ) -> list[Event]:
+        """Events, newest first (by last seen)."""
+        ...
+
+    def get_event(self, event_id: int) -> EventDetail:
+        """An event with all its variants; raises ``NotFound``."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table: feeds, stories, events, memberships."""
+        ...
