@@ -1,0 +1,330 @@
+"""``SQLStore``: the ``Store`` contract on SQLite and PostgreSQL, one code path for both.
+
+Owns: the store's lifecycle (schema status, migrate, close), the write transaction
+(``store.tx.SQLWriteTx``), the feed list and its schedule (including leases, so several daemons
+can share one PostgreSQL database), the clusterer's index feed (``iter_index``,
+``stories_since``) and the read queries the CLI shows.
+
+Does not: migrate on open, read the clock (every ``now`` is an argument) or decide policy (when a
+feed is due next, which event a story joins). Inputs: a database URL from settings, models from
+the pipeline.
+
+Every SQLAlchemy or driver exception leaves this module as a ``StoreError`` (``engine.translated``).
+Dialect differences live in ``store.engine`` (how a write transaction starts) and in two spots
+here: claiming feeds uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite's compiler drops it;
+``BEGIN IMMEDIATE`` already excludes every other writer there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, distinct, func, insert, select, update
+
+from ingestor.errors import NotFound, StoreError
+from ingestor.models import Event, EventDetail, FeedSource, IndexedStory
+from ingestor.store import migrate as migrations
+from ingestor.store.base import SchemaStatus
+from ingestor.store.engine import (
+    make_store_engine,
+    masked,
+    normalize_url,
+    one_line,
+    read_tx,
+    translated,
+    write_tx,
+)
+from ingestor.store.rows import (
+    due_condition,
+    feed_from_row,
+    index_query,
+    indexed_from_row,
+    variant_from_row,
+)
+from ingestor.store.schema import events, feeds, memberships, stories
+from ingestor.store.tx import SQLWriteTx
+
+__all__ = ["SQLStore"]
+
+_REVIVABLE = ("removed", "parked", "gone")
+_CHUNK = 500
+"""Rows per ``IN (...)`` list, well under SQLite's bound-parameter limit."""
+_YIELD_PER = 1000
+
+
+def _due_order() -> tuple[Any, ...]:
+    return (feeds.c.next_poll_at.asc().nulls_first(), feeds.c.id)
+
+
+class SQLStore:
+    """Feeds, stories, events and memberships in one SQL database (see ``store.base.Store``)."""
+
+    def __init__(self, url: str, *, max_revisions: int = 5) -> None:
+        if max_revisions < 0:
+            raise ValueError("max_revisions must be >= 0")
+        self._sa_url = normalize_url(url)
+        self.url: str = masked(self._sa_url)
+        self.max_revisions = max_revisions
+        with translated(f"cannot open the database at {self.url}"):
+            self._engine = make_store_engine(self._sa_url)
+        self.dialect: str = self._engine.dialect.name
+
+    def __repr__(self) -> str:
+        return f"SQLStore({self.url!r})"
+
+    def __enter__(self) -> SQLStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def ping(self) -> None:
+        """Connect once; ``StoreError`` with a one-line reason when the database is unreachable."""
+        try:
+            with read_tx(self._engine) as conn:
+                conn.execute(select(1)).scalar_one()
+        except Exception as e:
+            if isinstance(e, StoreError):
+                raise
+            raise StoreError(f"cannot reach the database at {self.url}: {one_line(e)}") from e
+
+    def schema_status(self) -> SchemaStatus:
+        with translated("schema_status"):
+            return migrations.schema_status(self._engine)
+
+    def migrate(self) -> SchemaStatus:
+        with translated("migrate"):
+            return migrations.migrate(self._engine)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # -- writes ------------------------------------------------------------------------------
+    @contextmanager
+    def _write(self, what: str) -> Iterator[Connection]:
+        with translated(what), write_tx(self._engine) as conn:
+            yield conn
+
+    def write(self) -> AbstractContextManager[SQLWriteTx]:
+        return self._write_tx()
+
+    @contextmanager
+    def _write_tx(self) -> Iterator[SQLWriteTx]:
+        with self._write("write") as conn:
+            yield SQLWriteTx(conn, max_revisions=self.max_revisions)
+
+    @contextmanager
+    def _read(self, what: str) -> Iterator[Connection]:
+        with translated(what), read_tx(self._engine) as conn:
+            yield conn
+
+    # -- feeds -------------------------------------------------------------------------------
+    def add_feed(self, url: str, *, now: datetime, title: str | None = None) -> FeedSource:
+        with self._write("add_feed") as conn:
+            row = conn.execute(select(feeds).where(feeds.c.url == url)).first()
+            if row is None:
+                conn.execute(
+                    insert(feeds).values(
+                        url=url, title=title, status="active", next_poll_at=now, created_at=now
+                    )
+                )
+            else:
+                values: dict[str, Any] = {}
+                if row.status in _REVIVABLE:
+                    values.update(
+                        status="active",
+                        consecutive_errors=0,
+                        last_error=None,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                    )
+                if row.next_poll_at is not None and row.next_poll_at > now:
+                    values["next_poll_at"] = now
+                if title is not None:
+                    values["title"] = title
+                if values:
+                    conn.execute(update(feeds).where(feeds.c.id == row.id).values(**values))
+            return feed_from_row(conn.execute(select(feeds).where(feeds.c.url == url)).one())
+
+    def remove_feed(self, url: str) -> bool:
+        with self._write("remove_feed") as conn:
+            result = conn.execute(
+                update(feeds)
+                .where(feeds.c.url == url)
+                .values(status="removed", lease_owner=None, lease_expires_at=None)
+            )
+            return result.rowcount > 0
+
+    def sync_feeds(self, urls: Iterable[str], *, now: datetime) -> int:
+        wanted = [u for u in dict.fromkeys(urls) if u]
+        added = 0
+        with self._write("sync_feeds") as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                known = set(conn.scalars(select(feeds.c.url).where(feeds.c.url.in_(chunk))))
+                new = [u for u in chunk if u not in known]
+                if new:
+                    conn.execute(
+                        insert(feeds),
+                        [
+                            {"url": u, "status": "active", "next_poll_at": now, "created_at": now}
+                            for u in new
+                        ],
+                    )
+                    added += len(new)
+        return added
+
+    def get_feed(self, url: str) -> FeedSource | None:
+        with self._read("get_feed") as conn:
+            row = conn.execute(select(feeds).where(feeds.c.url == url)).first()
+            return None if row is None else feed_from_row(row)
+
+    def list_feeds(self, *, include_removed: bool = False) -> list[FeedSource]:
+        query = select(feeds).order_by(feeds.c.id)
+        if not include_removed:
+            query = query.where(feeds.c.status != "removed")
+        with self._read("list_feeds") as conn:
+            return [feed_from_row(row) for row in conn.execute(query)]
+
+    def due_feeds(self, *, now: datetime, limit: int) -> list[FeedSource]:
+        """Active feeds due at ``now``, never-scheduled ones first, then most overdue; a feed
+        another process holds a live lease on (``claim_due_feeds``) is not due."""
+        query = select(feeds).where(due_condition(now)).order_by(*_due_order()).limit(limit)
+        with self._read("due_feeds") as conn:
+            return [feed_from_row(row) for row in conn.execute(query)]
+
+    @contextmanager
+    def _row_locking(self, what: str) -> Iterator[Connection]:
+        """A transaction for row-level work: PostgreSQL row locks suffice, SQLite writes
+        exclusively anyway."""
+        if self.dialect != "postgresql":
+            with self._write(what) as conn:
+                yield conn
+            return
+        with translated(what), self._engine.begin() as conn:
+            yield conn
+
+    def claim_due_feeds(
+        self, *, now: datetime, limit: int, owner: str, lease_s: int
+    ) -> list[FeedSource]:
+        """Lease up to ``limit`` due feeds to ``owner`` until ``now + lease_s``, atomically: two
+        claimers never get the same feed while its lease lives. ``WriteTx.update_feed`` or
+        ``release_feed`` ends the lease; an expired lease is claimable again."""
+        if lease_s <= 0:
+            raise ValueError("lease_s must be positive")
+        picked = (
+            select(feeds.c.id)
+            .where(due_condition(now))
+            .order_by(*_due_order())
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .cte("picked")
+        )
+        claim = (
+            update(feeds)
+            .where(feeds.c.id.in_(select(picked.c.id)))
+            .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_s))
+            .returning(*feeds.c)
+        )
+        with self._row_locking("claim_due_feeds") as conn:
+            claimed = [feed_from_row(row) for row in conn.execute(claim)]
+        return sorted(
+            claimed,
+            key=lambda f: (f.next_poll_at is not None, f.next_poll_at or now, f.id or 0),
+        )
+
+    def release_feed(self, feed_id: int, owner: str) -> bool:
+        """Give up ``owner``'s lease on a feed without polling it; ``False`` if not held."""
+        with self._row_locking("release_feed") as conn:
+            result = conn.execute(
+                update(feeds)
+                .where(feeds.c.id == feed_id, feeds.c.lease_owner == owner)
+                .values(lease_owner=None, lease_expires_at=None)
+            )
+            return result.rowcount > 0
+
+    # -- clustering state ----------------------------------------------------------------------
+    def iter_index(self, *, since: datetime) -> Iterator[IndexedStory]:
+        """Streamed in story-id order (the order stories were written, as writers are serialized),
+        which for a news stream is oldest first; stories without a signature are skipped."""
+        query = index_query().where(stories.c.when_at >= since)
+        with self._read("iter_index") as conn:
+            for row in conn.execution_options(yield_per=_YIELD_PER).execute(query):
+                yield indexed_from_row(row)
+
+    def stories_since(self, story_id: int) -> list[IndexedStory]:
+        """Stories in an event with an id above ``story_id``: what other processes wrote since an
+        in-memory index last caught up. Ids grow in commit order because writers are serialized.
+        An edit (``update_story``) of an older story is not reported."""
+        query = index_query().where(stories.c.id > story_id)
+        with self._read("stories_since") as conn:
+            return [indexed_from_row(row) for row in conn.execute(query)]
+
+    def max_story_id(self) -> int:
+        with self._read("max_story_id") as conn:
+            return int(conn.execute(select(func.coalesce(func.max(stories.c.id), 0))).scalar_one())
+
+    # -- reading -----------------------------------------------------------------------------
+    def _event_query(self) -> Any:
+        canon = stories.alias("canon")
+        member = stories.alias("member")
+        sources = (
+            select(func.count(distinct(member.c.source)))
+            .select_from(memberships.join(member, member.c.id == memberships.c.story_id))
+            .where(memberships.c.event_id == events.c.id)
+            .scalar_subquery()
+        )
+        return select(events, canon.c.title, sources.label("sources")).join(
+            canon, canon.c.id == events.c.canonical_story_id
+        )
+
+    @staticmethod
+    def _event(row: Any) -> Event:
+        return Event(
+            id=row.id,
+            canonical_story_id=row.canonical_story_id,
+            title=row.title,
+            first_seen=row.first_seen,
+            last_seen=row.last_seen,
+            size=row.size,
+            sources=row.sources or 0,
+        )
+
+    def list_events(
+        self, *, since: datetime | None = None, min_size: int = 1, limit: int = 50
+    ) -> list[Event]:
+        """Events last seen at or after ``since`` with at least ``min_size`` members, newest
+        first."""
+        query = self._event_query().where(events.c.size >= min_size)
+        if since is not None:
+            query = query.where(events.c.last_seen >= since)
+        query = query.order_by(events.c.last_seen.desc(), events.c.id.desc()).limit(limit)
+        with self._read("list_events") as conn:
+            return [self._event(row) for row in conn.execute(query)]
+
+    def get_event(self, event_id: int) -> EventDetail:
+        """The event and its variants, oldest first (by the story's ``when``, then id)."""
+        variants_query = (
+            select(stories, memberships)
+            .join(memberships, memberships.c.story_id == stories.c.id)
+            .where(memberships.c.event_id == event_id)
+            .order_by(stories.c.when_at, stories.c.id)
+        )
+        with self._read("get_event") as conn:
+            row = conn.execute(self._event_query().where(events.c.id == event_id)).first()
+            if row is None:
+                raise NotFound(f"no event {event_id}")
+            variants = tuple(variant_from_row(v) for v in conn.execute(variants_query))
+        return EventDetail(event=self._event(row), variants=variants)
+
+    def counts(self) -> dict[str, int]:
+        tables = {"feeds": feeds, "stories": stories, "events": events, "memberships": memberships}
+        with self._read("counts") as conn:
+            return {
+                name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+                for name, table in tables.items()
+            }
