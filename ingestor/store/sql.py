@@ -124,6 +124,8 @@ class SQLStore:
 
     # -- feeds -------------------------------------------------------------------------------
     def add_feed(self, url: str, *, now: datetime, title: str | None = None) -> FeedSource:
+        """Add a feed due at ``now``. A removed, parked or gone one comes back active with its
+        error count reset; an active one scheduled later is brought forward to ``now``."""
         with self._write("add_feed") as conn:
             row = conn.execute(select(feeds).where(feeds.c.url == url)).first()
             if row is None:
@@ -137,12 +139,13 @@ class SQLStore:
                 if row.status in _REVIVABLE:
                     values.update(
                         status="active",
+                        next_poll_at=now,
                         consecutive_errors=0,
                         last_error=None,
                         lease_owner=None,
                         lease_expires_at=None,
                     )
-                if row.next_poll_at is not None and row.next_poll_at > now:
+                elif row.next_poll_at is not None and row.next_poll_at > now:
                     values["next_poll_at"] = now
                 if title is not None:
                     values["title"] = title
