@@ -289,6 +289,9 @@ def test_feed_lifecycle(store: SQLStore) -> None:
     with store.write() as tx:
         parked = FeedState("parked", later + timedelta(days=9), later, "error", 10, last_error="x")
         tx.update_feed(feed_c.id, parked)
+    with store.write() as tx:  # a poll that ends after the operator removed the feed
+        tx.update_feed(known(store, b).id or 0, FeedState("active", later, later, "200", 0))
+    assert known(store, b).status == "removed"
     revived_b, revived_c = store.add_feed(b, now=later), store.add_feed(c, now=later)
     assert (revived_b.status, revived_b.next_poll_at) == ("active", later)
     assert (revived_c.status, revived_c.consecutive_errors, revived_c.last_error) == (

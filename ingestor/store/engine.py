@@ -92,7 +92,10 @@ def make_store_engine(url: URL) -> Engine:
     connect_args: dict[str, Any] = {}
     if "connect_timeout" not in query:
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    try:
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    except ImportError as e:
+        raise StoreError("PostgreSQL needs psycopg 3: pip install 'ingestor[postgres]'") from e
 
 
 def _sqlite_engine(url: URL) -> Engine:

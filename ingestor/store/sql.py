@@ -262,7 +262,9 @@ class SQLStore:
     def stories_since(self, story_id: int) -> list[IndexedStory]:
         """Stories in an event with an id above ``story_id``: what other processes wrote since an
         in-memory index last caught up. Ids grow in commit order because writers are serialized.
-        An edit (``update_story``) of an older story is not reported."""
+        Not reported: an edit (``update_story``) of an older story, and a story that joined an
+        event in a later transaction than the one that inserted it (the pipeline does both in
+        one)."""
         query = index_query().where(stories.c.id > story_id)
         with self._read("stories_since") as conn:
             return [indexed_from_row(row) for row in conn.execute(query)]

@@ -243,15 +243,17 @@ class SQLWriteTx:
     def update_feed(self, feed_id: int, state: FeedState) -> None:
         """Write a poll's outcome and release any lease on the feed.
 
-        A new URL (permanent redirect) that another feed row already has is not taken: the two
-        rows stay apart, and the operator can remove one.
+        A feed the operator removed while it was being polled stays removed (only ``add_feed``
+        revives). A new URL (permanent redirect) that another feed row already has is not taken:
+        the two rows stay apart, and the operator can remove one.
         """
         with translated("update_feed"):
-            current = self._conn.execute(
-                select(feeds.c.url).where(feeds.c.id == feed_id)
-            ).scalar_one_or_none()
-            if current is None:
+            row = self._conn.execute(
+                select(feeds.c.url, feeds.c.status).where(feeds.c.id == feed_id)
+            ).first()
+            if row is None:
                 raise NotFound(f"no feed {feed_id}")
+            current = row.url
             values: dict[str, Any] = {
                 "status": state.status,
                 "next_poll_at": state.next_poll_at,
@@ -264,6 +266,8 @@ class SQLWriteTx:
                 "lease_owner": None,
                 "lease_expires_at": None,
             }
+            if row.status == "removed":
+                del values["status"]
             if state.title is not None:
                 values["title"] = state.title
             if state.url is not None and state.url != current:
