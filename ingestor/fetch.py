@@ -423,10 +423,12 @@ def _decoders(content_encoding: str) -> list[_Decoder]:
 
 
 def _decode(chain: list[_Decoder], data: bytes) -> Iterator[bytes]:
-    pieces: Iterable[bytes] = [data]
-    for decoder in chain:
-        pieces = (out for piece in pieces for out in decoder.feed(piece))
-    yield from pieces
+    """``data`` through every decoder, lazily: no layer holds more than one piece at a time."""
+    if not chain:
+        yield data
+        return
+    for piece in chain[0].feed(data):
+        yield from _decode(chain[1:], piece)
 
 
 # -- header hints --------------------------------------------------------------------------------
@@ -689,11 +691,12 @@ class Fetcher:
             raise UnsupportedURL("a file: URL must name an absolute local path")
         cap = self._policy.max_body_bytes
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-            with os.fdopen(fd, "rb") as fh:
-                info = os.fstat(fh.fileno())
-                if not stat.S_ISREG(info.st_mode):
-                    raise UnsupportedURL(f"{path[:80]} is not a regular file")
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):  # a FIFO or device could block or never end
+                os.close(fd)
+                raise UnsupportedURL(f"{path[:80]} is not a regular file")
+            with open(fd, "rb", buffering=0) as fh:
                 if info.st_size > cap:
                     raise BodyTooLarge(f"{path[:80]} is over the {cap}-byte cap")
                 modified = email.utils.formatdate(info.st_mtime, usegmt=True)

@@ -75,11 +75,17 @@ class Handler(BaseHTTPRequestHandler):
     def stop(self) -> threading.Event:
         return self.server.stop
 
+    def start(self, code: int, headers: Mapping[str, str] | None = None) -> None:
+        """Status line and ``headers``; a Date header unless ``headers`` brings its own."""
+        headers = dict(headers or {})
+        self.send_response_only(code)
+        headers.setdefault("Date", self.date_time_string())
+        for name, value in headers.items():
+            self.send_header(name, value)
+
     def reply(self, code: int, body: bytes = b"", headers: Mapping[str, str] | None = None) -> None:
         """A complete response with a Content-Length."""
-        self.send_response(code)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
+        self.start(code, headers)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -87,9 +93,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def head(self, code: int, headers: Mapping[str, str] | None = None) -> None:
         """Status and headers of a body that runs until the connection closes."""
-        self.send_response(code)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
+        self.start(code, headers)
         self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.flush()
@@ -321,8 +325,7 @@ def big_body(total: int, *, content_length: bool = True) -> Route:
 
     def route(h: Handler) -> None:
         if content_length:
-            h.send_response(200)
-            h.send_header("Content-Length", str(total))
+            h.start(200, {"Content-Length": str(total)})
             h.end_headers()
         else:
             h.head(200, {"Content-Type": "application/rss+xml"})
