@@ -72,7 +72,7 @@ class IngestorError(Exception):
         return f"{type(self).__name__}({self.message!r})"
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.message == other.message  # type: ignore[attr-defined]
+        return type(self) is type(other) and self.message == getattr(other, "message", None)
 
     def __hash__(self) -> int:
         return hash((type(self), self.message))

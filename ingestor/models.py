@@ -254,7 +254,7 @@ class StoryMatch:
 
     story_id: int
     event_id: int | None
-    matched_on: Literal["guid", "url", "content"]
+    matched_on: Literal["guid", "url", "external_id", "content"]
     content_hash: str
 
 

@@ -70,7 +70,9 @@ class WriteTx(Protocol):
         canonical ``url``, else same ``external_id``, else same ``(source, content_hash)``."""
         ...
 
-    def insert_story(self, story: Story, signature: Signature | None, *, feed_id: int | None) -> int:
+    def insert_story(
+        self, story: Story, signature: Signature | None, *, feed_id: int | None
+    ) -> int:
         """Insert a new story row and return its id."""
         ...
 
@@ -140,7 +142,24 @@ class Store(Protocol):
         """Active feeds whose ``next_poll_at`` is unset or not after ``now``, most overdue first."""
         ...
 
+    def claim_due_feeds(
+        self, *, now: datetime, limit: int, owner: str, lease_s: int
+    ) -> list[FeedSource]:
+        """Like ``due_feeds``, but atomically leases the feeds to ``owner`` for ``lease_s``
+        seconds, so several daemons on one database never poll a feed twice. ``update_feed``
+        (or ``release_feed``) ends the lease."""
+        ...
+
+    def release_feed(self, feed_id: int, owner: str) -> bool: ...
+
     # -- clustering state ----------------------------------------------------------------------
+    def stories_since(self, story_id: int) -> list[IndexedStory]:
+        """Stories with a membership whose id is above ``story_id``, oldest first: what another
+        process wrote since this one last looked."""
+        ...
+
+    def max_story_id(self) -> int: ...
+
     def iter_index(self, *, since: datetime) -> Iterator[IndexedStory]:
         """Every story in an event whose ``when`` is at or after ``since``, oldest first: what the
         clusterer needs to rebuild its in-memory index."""
