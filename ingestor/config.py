@@ -29,7 +29,7 @@ __all__ = ["DEFAULT_CONFIG", "ENV_PREFIX", "Settings", "load_settings"]
 
 ENV_PREFIX = "INGESTOR_"
 DEFAULT_CONFIG = Path("config/ingestor.toml")
-"""Looked for in the working directory when neither ``--config`` nor ``INGESTOR_CONFIG`` is given."""
+"""Looked for in the working directory when neither ``--config`` nor ``INGESTOR_CONFIG`` is set."""
 
 MiB = 1024 * 1024
 

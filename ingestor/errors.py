@@ -142,7 +142,9 @@ class NotFound(StoreError):
     kind = "not_found"
 
 
-class IndexError_(IngestorError):  # noqa: N801 - the builtin IndexError is taken
+class IndexError_(IngestorError):
+    """The shared index failed (named with a trailing underscore: ``IndexError`` is a builtin)."""
+
     kind = "index"
 
 
