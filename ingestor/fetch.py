@@ -248,9 +248,11 @@ class _VettedBackend(httpcore.SyncBackend):
         left = self._deadline.left()
         if left is not None and left <= 0:
             raise FetchTimeout(f"the {self._policy.timeout_s:g}s deadline passed resolving {host}")
+        future = self._dns.submit(self._resolver, host, port)
         try:
-            return list(self._dns.submit(self._resolver, host, port).result(timeout=left))
+            return list(future.result(timeout=left))
         except FutureTimeout as e:
+            future.cancel()
             raise FetchTimeout(
                 f"the {self._policy.timeout_s:g}s deadline passed resolving {host}"
             ) from e
@@ -358,12 +360,6 @@ class _Decoder(Protocol):
     def feed(self, data: bytes) -> Iterator[bytes]: ...
 
 
-class _Identity:
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        if data:
-            yield data
-
-
 class _Zlib:
     """gzip (members concatenated) or deflate (zlib-wrapped or raw), at most 64 KiB a piece."""
 
@@ -419,7 +415,7 @@ def _decoders(content_encoding: str) -> list[_Decoder]:
             raise TransportError(f"unsupported Content-Encoding {name[:20]!r}")
     if len(chain) > 3:
         raise TransportError("too many Content-Encoding layers")
-    return chain or [_Identity()]
+    return chain
 
 
 def _decode(chain: list[_Decoder], data: bytes) -> Iterator[bytes]:
@@ -548,9 +544,10 @@ class Fetcher:
             ) from e
         except (httpx.InvalidURL, httpcore.UnsupportedProtocol, UnicodeError) as e:
             raise UnsupportedURL(f"invalid URL: {_line(e)}") from e
-        except (httpcore.NetworkError, httpcore.ProtocolError, httpx.HTTPError) as e:
-            raise TransportError(f"{type(e).__name__}: {_line(e)}") from e
-        except (OSError, zlib.error, brotli.error) as e:
+        except httpcore.ProtocolError as e:
+            # h11 quotes the offending bytes after a colon; they may be the body: keep the gist
+            raise TransportError(f"{type(e).__name__}: {str(e).split(':', 1)[0][:80]}") from e
+        except (httpcore.NetworkError, httpx.HTTPError, OSError, zlib.error, brotli.error) as e:
             raise TransportError(f"{type(e).__name__}: {_line(e)}") from e
         finally:
             self._deadline.set(None)

@@ -201,6 +201,23 @@ def test_error_status_is_a_value_without_the_body(server: FaultServer, fetcher: 
     assert "\n" not in str(result.error)
 
 
+def test_garbage_instead_of_http_is_a_transport_error_without_the_bytes(
+    server: FaultServer, fetcher: Fetcher
+) -> None:
+    """A server answering with bytes that are not HTTP gives a one-line TransportError that does
+    not quote what it sent."""
+
+    def garbage(h: Handler) -> None:
+        h.close_connection = True
+        h.send(b"<html>SECRET internal page</html>\r\n\r\n")
+
+    url = server.route("/garbage", garbage)
+    result = fetcher.fetch(FeedSource(url=url), now=NOW)
+    assert isinstance(result.error, TransportError)
+    assert "SECRET" not in str(result.error)
+    assert "\n" not in str(result.error)
+
+
 def test_temporary_redirect_is_followed_without_moving(
     server: FaultServer, fetcher: Fetcher
 ) -> None:
@@ -275,6 +292,24 @@ def test_unresolvable_and_refused_are_transport_errors(fetcher: Fetcher) -> None
     unknown = fetcher.fetch(FeedSource(url="http://nowhere.test/feed"), now=NOW)
     assert isinstance(refused.error, TransportError)
     assert isinstance(unknown.error, TransportError)
+
+
+_NOWHERE = Fetcher(FetchPolicy(timeout_s=2), resolver=StubResolver({}))
+
+
+@given(
+    scheme=st.sampled_from(["http", "https", "HTTP", "ftp", "gopher", "data", ""]),
+    host=st.text(alphabet="abcxyz-_.@ \t\n\u00e9\u0000/\\?#", max_size=20),
+    rest=st.text(max_size=30),
+)
+def test_hostile_urls_never_raise(scheme: str, host: str, rest: str) -> None:
+    """Whatever the URL string, fetch returns a value; nothing escapes as an exception. (Hosts
+    are drawn without digits, colons or percent signs, so none spells an address, the resolver
+    knows no name, and nothing leaves the machine.)"""
+    result = _NOWHERE.fetch(FeedSource(url=f"{scheme}://{host}/{rest}"), now=NOW)
+    assert result.status == "error"
+    assert result.error is not None
+    assert "\n" not in str(result.error)
 
 
 # -- local files -----------------------------------------------------------------------------
