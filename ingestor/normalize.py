@@ -213,7 +213,7 @@ _WIDGET_WORDS = _set(
     # navigation
     "advertisement advertisements advert ad ads sponsored promoted categories category tags tag "
     "topics related trending popular latest top most read more continue reading next previous "
-    "prev back home menu skip content search navigation sections section archive archives see "
+    "prev back home menu skip content search navigation sections section archive archives see page "
     "view show hide click recommended stories story articles article posts post news headlines "
     "watch listen play "
     # media labels

@@ -129,15 +129,15 @@ def parse_feed(
     feed = result.get("feed", {})
     # A page that is no feed still leaves feedparser with scraps (a summary, a canonical link);
     # a feed has a recognised format, an entry, or at least a channel title.
-    if not (result.get("version") or result.get("entries") or feed.get("title")):
+    if not (result.get("version") or result.get("entries") or _get(feed, "title")):
         reason = _warning(result.get("bozo_exception")) if result.get("bozo") else None
         raise ParseError("not a feed" + (f" ({reason})" if reason else ""))
     entries = tuple(_entry(item, now) for item in result.get("entries", [])[:max_entries])
     return ParsedFeed(
-        title=_line(_detail_text(feed, "title"), MAX_TITLE_CHARS),
-        link=_url(feed.get("link")),
+        title=_line(_str(_get(feed, "title")), MAX_TITLE_CHARS),
+        link=_url(_get(feed, "link")),
         entries=entries,
-        ttl_s=_ttl(feed.get("ttl")),
+        ttl_s=_ttl(_get(feed, "ttl")),
         warning=_warning(result.get("bozo_exception")) if result.get("bozo") else None,
     )
 
@@ -145,27 +145,33 @@ def parse_feed(
 # -- feedparser results --------------------------------------------------------------------------
 
 
+def _get(container: Any, key: str) -> Any:
+    """A key as stored: ``FeedParserDict.get`` maps old names to new ones (``updated_parsed``
+    silently falls back to ``published_parsed``, with a DeprecationWarning)."""
+    return dict.get(container, key) if isinstance(container, dict) else None
+
+
 def _entry(item: Mapping[str, Any], now: datetime) -> ParsedEntry:
     return ParsedEntry(
-        guid=_guid(item.get("id")),
-        link=_url(item.get("link")),
+        guid=_guid(_get(item, "id")),
+        link=_url(_get(item, "link")),
         title=_line(
-            _as_html(item.get("title_detail"), item.get("title"), inline=True), MAX_TITLE_CHARS
+            _as_html(_get(item, "title_detail"), _get(item, "title"), inline=True), MAX_TITLE_CHARS
         ),
         content_html=_richest(item),
-        published=_date(item.get("published_parsed"), now),
-        updated=_date(item.get("updated_parsed"), now),
-        author=_line(item.get("author"), MAX_TITLE_CHARS),
+        published=_date(_get(item, "published_parsed"), now),
+        updated=_date(_get(item, "updated_parsed"), now),
+        author=_line(_get(item, "author"), MAX_TITLE_CHARS),
     )
 
 
 def _richest(item: Mapping[str, Any]) -> str | None:
     """The longest of the entry's bodies (``content[]`` and ``summary``), as HTML."""
-    details: list[Any] = list(item.get("content") or [])
-    if item.get("summary_detail"):
-        details.append(item["summary_detail"])
-    elif item.get("summary"):
-        details.append({"type": "text/html", "value": item["summary"]})
+    details: list[Any] = list(_get(item, "content") or [])
+    if _get(item, "summary_detail"):
+        details.append(_get(item, "summary_detail"))
+    elif _get(item, "summary"):
+        details.append({"type": "text/html", "value": _get(item, "summary")})
     bodies = [_as_html(d, d.get("value")) for d in details if isinstance(d, Mapping)]
     best = max((b for b in bodies if b and b.strip()), key=len, default=None)
     return _text(best, MAX_CONTENT_CHARS, keep_lines=True)
@@ -178,13 +184,6 @@ def _as_html(detail: Any, value: Any, *, inline: bool = False) -> str | None:
     if kind not in _TEXT_TYPES:
         return value
     return html.escape(value, quote=False) if inline else _escape_text(value)
-
-
-def _detail_text(container: Mapping[str, Any], key: str) -> str | None:
-    """A channel field as text (feedparser gives HTML for ``type="html"`` titles; those keep
-    their markup here and ``normalize`` cleans them)."""
-    value = container.get(key)
-    return value if isinstance(value, str) else None
 
 
 def _date(value: Any, now: datetime) -> datetime | None:
