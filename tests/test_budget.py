@@ -6,11 +6,13 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
 from ingestor.budget import BudgetRunner
 from ingestor.errors import HTTPStatusError, NormalizeError, ParseError, ParseTimeout
+from ingestor.parse import parse_feed
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -85,6 +87,23 @@ def test_busy_loop_past_the_budget_is_cut_off(runner: BudgetRunner) -> None:
     assert time.monotonic() - started < 0.5 + 1.0
 
 
+def test_a_pathological_feed_is_cut_off_at_its_budget(runner: BudgetRunner) -> None:
+    """A feed whose author field sends feedparser's e-mail regex quadratic (tens of seconds) is
+    stopped at the budget, and the next feed parses normally."""
+    hostile = (
+        '<rss version="2.0"><channel><title>t</title><item><title>x</title>'
+        f"<author>{'a.' * 40_000}</author></item></channel></rss>"
+    ).encode()
+    now = datetime(2024, 6, 20, tzinfo=UTC)
+    started = time.monotonic()
+    with pytest.raises(ParseTimeout):
+        runner.run(parse_feed, hostile, url="https://e.com/feed", now=now, budget_s=1.0)
+    assert time.monotonic() - started < 1.0 + 1.0
+    fine = hostile.replace(b"a." * 40_000, b"Jane Reporter")
+    feed = runner.run(parse_feed, fine, url="https://e.com/feed", now=now)
+    assert feed.entries[0].author == "Jane Reporter"
+
+
 def test_runner_keeps_working_after_a_timeout(runner: BudgetRunner) -> None:
     """After a timeout the killed worker is replaced and the next calls succeed."""
     with pytest.raises(ParseTimeout):
@@ -126,7 +145,7 @@ def test_unpicklable_functions_fail_in_the_caller_without_harming_the_worker(
     runner: BudgetRunner,
 ) -> None:
     """A lambda cannot be sent to a worker; the error is raised and the worker stays usable."""
-    with pytest.raises(Exception, match="pickle|lambda"):
+    with pytest.raises(Exception, match=r"pickle|lambda"):
         runner.run(lambda: 1)
     assert runner.run(_echo, 1) == 1
 
@@ -197,7 +216,7 @@ def test_preloaded_modules_are_imported_before_the_first_call() -> None:
 
 def test_invalid_settings_are_rejected() -> None:
     """A negative worker count or a non-positive budget is a programming error."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="workers"):
         BudgetRunner(workers=-1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="budget_s"):
         BudgetRunner(workers=0, budget_s=0)
