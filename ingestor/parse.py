@@ -66,6 +66,7 @@ _XML_DECL = re.compile(rb"\s*<\?xml[^<>]{0,256}\?>")
 _ENTITY = re.compile(rb"<!ENTITY\s+(\w{1,64})\s+\"(&#\w{1,8};|[^&\"<>%]{0,4096})\"\s*>")
 MAX_ENTITIES = 64
 _TEXT_TYPES = frozenset({"text/plain", "text"})
+_TAGS = re.compile(r"<[^<>]{0,2000}>")
 
 
 def _bounded_doctype(data: bytes) -> tuple[str | None, bytes, dict[str, str]]:
@@ -134,7 +135,7 @@ def parse_feed(
         raise ParseError("not a feed" + (f" ({reason})" if reason else ""))
     entries = tuple(_entry(item, now) for item in result.get("entries", [])[:max_entries])
     return ParsedFeed(
-        title=_line(_str(_get(feed, "title")), MAX_TITLE_CHARS),
+        title=_line(_channel_title(feed), MAX_TITLE_CHARS),
         link=_url(_get(feed, "link")),
         entries=entries,
         ttl_s=_ttl(_get(feed, "ttl")),
@@ -186,6 +187,16 @@ def _as_html(detail: Any, value: Any, *, inline: bool = False) -> str | None:
     return html.escape(value, quote=False) if inline else _escape_text(value)
 
 
+def _channel_title(feed: Any) -> str | None:
+    """The channel title as text: feeds show it as a name, so markup is stripped here (crudely:
+    a name needs no paragraph structure)."""
+    title = _str(_get(feed, "title"))
+    detail = _get(feed, "title_detail")
+    if title is None or (isinstance(detail, Mapping) and detail.get("type") in _TEXT_TYPES):
+        return title
+    return html.unescape(_TAGS.sub(" ", title))
+
+
 def _date(value: Any, now: datetime) -> datetime | None:
     """feedparser's UTC ``struct_time`` as an aware datetime; implausible dates become None."""
     if not isinstance(value, time.struct_time | tuple) or len(value) < 6:
@@ -223,9 +234,10 @@ def _warning(exc: Any) -> str | None:
 
 
 def _is_json(data: bytes, content_type: str | None) -> bool:
-    if content_type and "json" in content_type.lower():
-        return True
-    return data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+    """The bytes decide; the Content-Type only breaks the tie (servers mislabel feeds)."""
+    first = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    labelled = content_type is not None and "json" in content_type.lower()
+    return first == b"{" or (labelled and first != b"<")
 
 
 def _parse_json_feed(data: bytes, *, url: str, max_entries: int, now: datetime) -> ParsedFeed:

@@ -141,8 +141,7 @@ def test_escaped_html_description_is_unescaped_once() -> None:
 def test_atom_feed() -> None:
     """Atom: xml:base resolves links, updated is converted to UTC, HTML content beats summary."""
     feed = parse_feed(ATOM, url="https://www.catchnews.com/feed.atom", now=NOW)
-    assert feed.title is not None
-    assert "Catch News" in feed.title
+    assert feed.title == "Catch News — International"
     first, _second = feed.entries
     assert first.link == "https://www.catchnews.com/international-news/russia-n-korea-252107.html"
     assert first.guid == "tag:catchnews.com,2024:252107"
@@ -187,11 +186,14 @@ def test_json_feed() -> None:
 
 
 def test_json_feed_recognised_by_content_type_or_shape() -> None:
-    """A JSON Feed is read whether the server says application/feed+json or nothing."""
+    """A JSON Feed is read whether the server says application/feed+json or nothing, and an
+    XML feed mislabelled as JSON is still read as XML."""
     body = json.dumps(JSON_FEED).encode()
     typed = parse_feed(body, url=URL, content_type="application/feed+json", now=NOW)
     untyped = parse_feed(b"\n  " + body, url=URL, now=NOW)
     assert typed.entries == untyped.entries
+    mislabelled = parse_feed(RSS, url=URL, content_type="application/json", now=NOW)
+    assert len(mislabelled.entries) == 2
 
 
 @pytest.mark.parametrize(
