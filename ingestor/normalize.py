@@ -108,15 +108,18 @@ _DROP = _set(
 )
 _PAGE_CHROME = _set("header menu dialog")
 _CHROME_CLASS = re.compile(
-    r"(^|[\s_-])(share|sharing|social|newsletter|subscri|related|promo|advert|ads?|sponsor|comment"
+    r"(^|[\s_-])(share|sharing|social|newsletter|subscri|related|promo|advert|sponsor|comment"
     r"|caption|credit|byline|breadcrumb|sidebar|widget|tweet|twitter|instagram|tiktok|outbrain"
-    r"|taboola|cookie|consent|signup|popup|modal|nav|menu|tags?|embed)",
+    r"|taboola|cookie|consent|signup|popup|navbar|navigation"
+    r"|(ads?|nav|menu|tags?|embed|modal)($|[\s_-]))",
     re.I,
 )
 """Class and id words of widgets (after readability's "unlikely candidates"). An element so
 named is dropped only while it holds under ``_CHROME_MAX_WORDS`` words, so an article wrapper
 that happens to carry such a class keeps its text."""
 _CHROME_MAX_WORDS = 80
+_CONTAINERS = _set("html body main article")
+"""Never dropped for their class: WordPress puts ``comments-open`` on ``<body>``."""
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _local = threading.local()
 
@@ -137,7 +140,7 @@ def _skip(el: Any, tag: str, drop: frozenset[str]) -> bool:
     if _HIDDEN_STYLE.search(el.get("style") or ""):
         return True
     names = f"{el.get('class') or ''} {el.get('id') or ''}"[:500]
-    if not _CHROME_CLASS.search(names):
+    if tag in _CONTAINERS or not _CHROME_CLASS.search(names):
         return False
     words = 0
     for count, text in enumerate(el.itertext()):

@@ -220,6 +220,15 @@ def test_widget_class_on_a_long_article_wrapper_keeps_the_article() -> None:
     assert clean_text(f'<div class="article social-ready"><p>{body}</p></div>') == body
 
 
+def test_widget_class_words_match_whole_words_and_spare_containers() -> None:
+    """class="address" is not an ad, and a <body class="comments-open"> is not a comment box."""
+    html = (
+        '<body class="single comments-open"><p class="address">1 Main Street.</p>'
+        '<p>Short story.</p><div class="ad">Buy now</div><div class="nav-links">Prev</div></body>'
+    )
+    assert clean_text(html) == "1 Main Street.\nShort story."
+
+
 def test_seed_article_keeps_its_story_and_loses_its_clutter() -> None:
     """A whole seed-shaped article: every sentence of the story stays, every clutter line goes."""
     story = [
