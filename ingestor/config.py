@@ -75,6 +75,24 @@ class Settings(BaseModel):
     parse_time_budget_s: float = Field(5.0, gt=0, le=120)
     parse_max_entries: int = Field(500, ge=1)
 
+    # -- fingerprint (changing any of these makes stored signatures stale) ------------------
+    fingerprint_shingle_size: int = Field(5, ge=2, le=12)
+    fingerprint_num_perm: int = Field(128, ge=16, le=1024)
+    fingerprint_key_terms: int = Field(48, ge=4, le=1000)
+    fingerprint_max_terms: int = Field(200, ge=10, le=5000)
+    fingerprint_name_boost: float = Field(3.0, ge=1.0, le=20.0)
+    fingerprint_title_boost: float = Field(2.0, ge=0.0, le=20.0)
+
+    # -- cluster ----------------------------------------------------------------------------
+    cluster_rewrite_threshold: float = Field(0.35, gt=0.0, le=1.0)
+    cluster_copy_threshold: float = Field(0.5, gt=0.0, le=1.0)
+    cluster_candidate_threshold: float = Field(0.1, gt=0.0, lt=1.0)
+    cluster_window_hours: float = Field(72.0, gt=0.0, le=24 * 365)
+    cluster_prior_docs: int = Field(2000, ge=0)
+    cluster_max_candidates: int = Field(12, ge=1, le=1000)
+    cluster_canonical: Literal["agency", "earliest", "complete", "priority"] = "agency"
+    cluster_source_priority: tuple[str, ...] = ()
+
     # -- store ------------------------------------------------------------------------------
     store_max_revisions: int = Field(5, ge=0)
     store_auto_migrate: bool = True
@@ -124,7 +142,7 @@ class Settings(BaseModel):
 
 
 _FIELDS = frozenset(Settings.model_fields)
-_LIST_FIELDS = frozenset({"feeds_urls", "fetch_allow_networks"})
+_LIST_FIELDS = frozenset({"feeds_urls", "fetch_allow_networks", "cluster_source_priority"})
 _PATH_FIELDS = frozenset({"data_dir", "feeds_file"})
 
 
