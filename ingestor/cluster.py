@@ -143,13 +143,14 @@ def choose_canonical(
         return _most_complete(members).story_id
     if rule == "agency":
         credited: Counter[str] = Counter()
-        first_credit: dict[str, tuple[datetime, int]] = {}
+        first_credit: dict[str, tuple[datetime, int, int]] = {}
         for m in sorted(members, key=lambda m: (m.when, m.story_id)):
-            agencies = set(m.credits)
-            agencies.update(a for a, doms in AGENCY_DOMAINS.items() if _is_from(m.source, doms))
-            for agency in agencies:
+            carrier = [a for a, doms in AGENCY_DOMAINS.items() if _is_from(m.source, doms)]
+            # An agency's own copy first, then credits in the order the text gives them (the
+            # dateline credit comes first).
+            for position, agency in enumerate(dict.fromkeys([*carrier, *m.credits])):
                 credited[agency] += 1
-                first_credit.setdefault(agency, (m.when, m.story_id))
+                first_credit.setdefault(agency, (m.when, m.story_id, position))
         if credited:
             agency = min(credited, key=lambda a: (-credited[a], first_credit[a]))
             own = [m for m in members if _is_from(m.source, AGENCY_DOMAINS.get(agency, ()))]

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ingestor.errors import ConfigError
 
-__all__ = ["DEFAULT_CONFIG", "ENV_PREFIX", "Settings", "load_settings"]
+__all__ = ["DEFAULT_CONFIG", "ENV_PREFIX", "Settings", "feed_location", "load_settings"]
 
 ENV_PREFIX = "INGESTOR_"
 DEFAULT_CONFIG = Path("config/ingestor.toml")
@@ -128,16 +128,17 @@ class Settings(BaseModel):
 
     def feed_urls(self) -> list[str]:
         """Configured feeds: the inline list, then the feeds file's lines, without duplicates."""
-        urls = list(self.feeds_urls)
+        urls = [feed_location(u, Path.cwd()) for u in self.feeds_urls]
         if self.feeds_file is not None:
             try:
                 lines = self.feeds_file.read_text(encoding="utf-8").splitlines()
             except OSError as e:
                 raise ConfigError(f"feeds_file: cannot read {self.feeds_file}: {e.strerror}") from e
+            base = self.feeds_file.resolve().parent
             for line in lines:
                 line = line.split("#", 1)[0].strip()
                 if line:
-                    urls.append(line)
+                    urls.append(feed_location(line, base))
         return list(dict.fromkeys(urls))
 
 
@@ -163,8 +164,23 @@ def _flatten(table: Mapping[str, Any], path: Path) -> dict[str, Any]:
     base = path.resolve().parent
     for name in _PATH_FIELDS & set(out):
         if isinstance(out[name], str) and not Path(out[name]).is_absolute():
-            out[name] = str(base / out[name])
+            out[name] = str((base / out[name]).resolve())
+    if isinstance(out.get("feeds_urls"), list):
+        out["feeds_urls"] = [
+            feed_location(u, base) if isinstance(u, str) else u for u in out["feeds_urls"]
+        ]
     return out
+
+
+def feed_location(value: str, base: Path) -> str:
+    """A configured feed: an http(s) URL as written, or a local feed file as a ``file:`` URI,
+    relative paths taken from ``base`` (the directory of the file that names it). Local files
+    are only ever read because the operator's own configuration names them."""
+    value = value.strip()
+    if "://" in value or value.startswith("file:"):
+        return value
+    path = Path(value).expanduser()
+    return (path if path.is_absolute() else base / path).resolve().as_uri()
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -1,0 +1,360 @@
+"""The ``ingestor`` command: thin commands over the library.
+
+Owns: argument parsing (click), turning errors into exit codes (0 ok, 1 error, 2 usage), and
+choosing human tables or ``--json``. The only module that does; everything below raises
+``IngestorError`` or returns values.
+
+Does not: hold logic of its own. Heavy modules (the pipeline, numpy through datasketch,
+SQLAlchemy, trafilatura) are imported inside the commands that need them, so ``ingestor --help``
+answers at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+from ingestor import __version__
+from ingestor.errors import IngestorError
+
+if TYPE_CHECKING:
+    from ingestor.config import Settings
+    from ingestor.pipeline import Pipeline
+    from ingestor.store import Store
+
+__all__ = ["cli", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class _State:
+    config: Path | None = None
+    flags: dict[str, Any] = field(default_factory=dict)
+    _settings: Settings | None = None
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from ingestor import logs
+            from ingestor.config import load_settings
+
+            self._settings = load_settings(self.config, flags=self.flags)
+            logs.configure(fmt=self._settings.log_format, level=self._settings.log_level)
+        return self._settings
+
+
+class _Group(click.Group):
+    """Turns every expected failure into one line on stderr and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except IngestorError as error:
+            _fail(str(error))
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+pass_state = click.make_pass_decorator(_State)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ingestor")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Settings file (default: $INGESTOR_CONFIG, else ./config/ingestor.toml if present).",
+)
+@click.option("--database-url", help="SQLAlchemy URL; overrides INGESTOR_DATABASE_URL.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Where the SQLite file lives.")
+@click.option("--log-format", type=click.Choice(["auto", "json", "console"]))
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.pass_context
+def cli(ctx: click.Context, /, config: Path | None, **flags: Any) -> None:
+    """ingestor: poll news feeds and fold every copy and rewrite of a story into one event."""
+    ctx.obj = _State(config=config, flags={k: v for k, v in flags.items() if v is not None})
+
+
+@contextmanager
+def _pipeline(state: _State, **kwargs: Any) -> Iterator[Pipeline]:
+    from ingestor.pipeline import Pipeline
+
+    pipeline = Pipeline.open(state.settings(), **kwargs)
+    try:
+        yield pipeline
+    finally:
+        pipeline.close()
+
+
+@contextmanager
+def _store(state: _State) -> Iterator[Store]:
+    """The store for reading commands: opened, and refused if its schema is not current."""
+    from ingestor.errors import SchemaError
+    from ingestor.store import open_store
+
+    settings = state.settings()
+    store = open_store(settings.effective_database_url)
+    try:
+        status = store.schema_status()
+        if status.current is None:
+            raise SchemaError("the database is empty: run `ingestor run` or `ingestor db migrate`")
+        if not status.up_to_date:
+            raise SchemaError(
+                f"database schema is at {status.current}, this version needs {status.head}: "
+                "run `ingestor db migrate`"
+            )
+        yield store
+    finally:
+        store.close()
+
+
+def _json_out(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+# -- run ---------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--once", is_flag=True, help="Run a single pass over the due feeds and exit.")
+@click.option(
+    "--migrate/--no-migrate",
+    default=None,
+    help="Migrate an out-of-date schema first (default: the store_auto_migrate setting).",
+)
+@pass_state
+def run(state: _State, once: bool, migrate: bool | None) -> None:
+    """Start the daemon: poll the configured feeds as they fall due."""
+    from ingestor.daemon import TickTotals, run_daemon, run_tick
+    from ingestor.pipeline import utcnow
+
+    settings = state.settings()
+    with _pipeline(state, migrate=migrate, budget_workers=2) as pipeline:
+        added = pipeline.store.sync_feeds(settings.feed_urls(), now=utcnow())
+        if added:
+            click.echo(f"added {added} configured feed(s)", err=True)
+        if once:
+            totals = TickTotals()
+            run_tick(pipeline, totals)
+        else:
+            totals = run_daemon(pipeline, tick_s=settings.daemon_tick_s)
+        events = pipeline.store.counts().get("events", 0)
+    click.echo(
+        f"polled {totals.feeds} feed(s): {totals.new} new stories, {totals.duplicates} "
+        f"duplicates, {totals.new_events} new events, {totals.errors} errors. "
+        f"{events} events in {settings.effective_database_url}.\n"
+        "See them with `ingestor events list`, and one of them with `ingestor events show ID`.",
+        err=True,
+    )
+
+
+# -- replay and eval ---------------------------------------------------------------------------
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_state
+def replay(state: _State, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Ingest feed files, article files (text or HTML) and JSONL(.gz) record streams.
+
+    Directories are read recursively; archives (.tar, .tar.gz, .zip) are read in place."""
+    from ingestor.replay import count_replay
+
+    total = count_replay(list(paths))
+    with _pipeline(state) as pipeline, _progress(total, "replaying") as step:
+        summary = pipeline.replay(list(paths), progress=step)
+    out = {
+        "items": summary.items,
+        "errors": summary.errors,
+        "new": summary.counts.new,
+        "duplicates": summary.counts.duplicates,
+        "updated": summary.counts.updated,
+        "new_events": summary.counts.new_events,
+        "seconds": round(summary.seconds, 2),
+    }
+    if as_json:
+        _json_out(out | {"error_messages": summary.error_messages})
+        return
+    for message in summary.error_messages[:20]:
+        click.echo(f"skipped: {message}", err=True)
+    click.echo(
+        f"replayed {out['items']} item(s) in {out['seconds']} s: {out['new']} new stories, "
+        f"{out['duplicates']} duplicates, {out['updated']} updated, {out['new_events']} new "
+        f"events, {out['errors']} skipped."
+    )
+
+
+@cli.command("eval")
+@click.argument("dataset", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "--assignments",
+    type=click.Path(path_type=Path, dir_okay=False, writable=True),
+    help='Write one {"id": ..., "event_id": ...} line per document here.',
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@pass_state
+def eval_(state: _State, dataset: Path, assignments: Path | None, as_json: bool) -> None:
+    """Score clustering on a labelled JSONL(.gz) stream (B-cubed and pairwise P/R/F1)."""
+    from ingestor.pipeline import evaluate_dataset
+    from ingestor.replay import count_replay
+
+    total = count_replay([dataset])
+    with _progress(total, "evaluating") as step:
+        report = evaluate_dataset(dataset, state.settings(), assignments=assignments, progress=step)
+    if as_json:
+        _json_out(report.to_json())
+    else:
+        click.echo(report.to_table())
+
+
+@contextmanager
+def _progress(total: int | None, label: str) -> Iterator[Callable[[int], None]]:
+    if not sys.stderr.isatty():
+        yield lambda _n: None
+        return
+    with click.progressbar(length=total or 0, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+# -- events --------------------------------------------------------------------------------
+@cli.group()
+def events() -> None:
+    """List and show events."""
+
+
+@events.command("list")
+@click.option("--since", help="Only events seen since: a time (2024-06-18T12:00Z) or 24h, 7d.")
+@click.option("--min-size", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def events_list(state: _State, since: str | None, min_size: int, limit: int, as_json: bool) -> None:
+    """Events, newest first: id, size, first seen, canonical title."""
+    from ingestor import render
+
+    when = render.parse_since(since) if since else None
+    with _store(state) as store:
+        rows = store.list_events(since=when, min_size=min_size, limit=limit)
+    if as_json:
+        _json_out([render.event_json(e) for e in rows])
+    else:
+        click.echo(render.events_table(rows))
+
+
+@events.command("show")
+@click.argument("event_id", type=int)
+@click.option("--explain", is_flag=True, help="Signals, scores and shared passages per variant.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def events_show(state: _State, event_id: int, explain: bool, as_json: bool) -> None:
+    """The canonical story of an event and every variant, with how it joined."""
+    from ingestor import render
+
+    with _store(state) as store:
+        detail = store.get_event(event_id)
+    if as_json:
+        _json_out(render.detail_json(detail, explain=explain))
+    else:
+        click.echo(render.detail_text(detail, explain=explain))
+
+
+# -- feeds ---------------------------------------------------------------------------------
+@cli.group()
+def feeds() -> None:
+    """List, add and remove feeds; import and export OPML."""
+
+
+@feeds.command("list")
+@click.option("--all", "include_removed", is_flag=True, help="Include removed feeds.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def feeds_list(state: _State, include_removed: bool, as_json: bool) -> None:
+    """Every feed with its health: status, last poll, errors, next poll, last error."""
+    from ingestor import render
+
+    with _store(state) as store:
+        rows = store.list_feeds(include_removed=include_removed)
+    if as_json:
+        _json_out([render.feed_json(f) for f in rows])
+    else:
+        click.echo(render.feeds_table(rows))
+
+
+@feeds.command("add")
+@click.argument("url")
+@pass_state
+def feeds_add(state: _State, url: str) -> None:
+    """Add a feed by URL (http or https) or by the path of a local feed file."""
+    from ingestor import render
+    from ingestor.pipeline import utcnow
+
+    target = render.feed_target(url)
+    with _pipeline(state) as pipeline:
+        feed = pipeline.store.add_feed(target, now=utcnow())
+    click.echo(f"added {feed.url} (due now)")
+
+
+@feeds.command("remove")
+@click.argument("url")
+@pass_state
+def feeds_remove(state: _State, url: str) -> None:
+    """Stop polling a feed. Its stories and events stay."""
+    from ingestor import render
+
+    target = render.feed_target(url)
+    with _store(state) as store:
+        if not store.remove_feed(target):
+            _fail(f"no such feed: {target}")
+    if target in state.settings().feed_urls():
+        click.echo("note: it is still in the configuration; it stays removed until `feeds add`.")
+    click.echo(f"removed {target}")
+
+
+# -- database ------------------------------------------------------------------------------
+@cli.group()
+def db() -> None:
+    """Schema status and migrations."""
+
+
+@db.command("status")
+@pass_state
+def db_status(state: _State) -> None:
+    """Show the schema revision and the rows per table."""
+    from ingestor.store import open_store
+
+    store = open_store(state.settings().effective_database_url)
+    try:
+        status = store.schema_status()
+        click.echo(f"database: {store.url}")
+        click.echo(f"schema:   {status.current or 'empty'} (this version needs {status.head})")
+        if status.up_to_date:
+            for table, count in store.counts().items():
+                click.echo(f"{table:>12}: {count}")
+    finally:
+        store.close()
+
+
+@db.command("migrate")
+@pass_state
+def db_migrate(state: _State) -> None:
+    """Bring the schema up to date (creates it on an empty database)."""
+    from ingestor.store import open_store
+
+    store = open_store(state.settings().effective_database_url)
+    try:
+        before = store.schema_status().current
+        status = store.migrate()
+        click.echo(f"schema {before or 'empty'} -> {status.current}")
+    finally:
+        store.close()
+
+
+def main() -> None:
+    cli(prog_name="ingestor")

@@ -1,0 +1,231 @@
+"""How the CLI shows things: fixed-width tables for people, plain dicts for ``--json``.
+
+Owns: formatting of events, variants and feeds, and the parsing of the CLI's small value types
+(``--since 24h``, a feed given as a local path). Pure: values in, strings or dicts out.
+
+Does not: read the store or settings; ``cli`` hands it what to show.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ingestor.errors import ConfigError
+from ingestor.explain import shared_passages
+from ingestor.logs import one_line
+from ingestor.models import Event, EventDetail, FeedSource, Story, Variant
+
+__all__ = [
+    "detail_json",
+    "detail_text",
+    "event_json",
+    "events_table",
+    "feed_json",
+    "feed_target",
+    "feeds_table",
+    "parse_since",
+]
+
+_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(value: str, *, now: datetime | None = None) -> datetime:
+    """``24h``, ``7d``, ``30m``, ``2w`` before now, or an ISO-8601 date or time (UTC if no zone)."""
+    now = now or datetime.now(UTC)
+    match = _RELATIVE.match(value.strip().lower())
+    if match:
+        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as e:
+        raise ConfigError(f"--since: {value!r} is neither a time nor like 24h or 7d") from e
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def feed_target(value: str) -> str:
+    """A feed URL as given (http/https), or a local path as an absolute ``file:`` URI."""
+    parts = urlsplit(value)
+    if parts.scheme in ("http", "https"):
+        if not parts.netloc:
+            raise ConfigError(f"{value!r} has no host")
+        return value
+    if parts.scheme == "file":
+        return value
+    if parts.scheme and len(parts.scheme) > 1:
+        raise ConfigError(f"{value!r}: only http, https and local files can be feeds")
+    path = Path(value).expanduser().resolve()
+    if not path.is_file():
+        raise ConfigError(f"{value!r} is neither an http(s) URL nor an existing file")
+    return path.as_uri()
+
+
+def _time(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def _cut(value: str, width: int) -> str:
+    value = one_line(" ".join(value.split()))
+    return value if len(value) <= width else value[: width - 1] + "…"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, last_wide: bool = True) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row[:-1] if last_wide else row):
+            widths[i] = max(widths[i], len(cell))
+    lines = []
+    for row in [list(headers), *rows]:
+        cells = [c.ljust(widths[i]) for i, c in enumerate(row[:-1])] + [row[-1]]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+# -- events ------------------------------------------------------------------------------------
+def event_json(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "size": event.size,
+        "sources": event.sources,
+        "first_seen": event.first_seen.isoformat(),
+        "last_seen": event.last_seen.isoformat(),
+        "canonical_story_id": event.canonical_story_id,
+        "title": event.title,
+    }
+
+
+def events_table(events: Sequence[Event]) -> str:
+    if not events:
+        return "no events"
+    rows = [
+        [str(e.id), str(e.size), str(e.sources), _time(e.first_seen), _cut(e.title, 90)]
+        for e in events
+    ]
+    return _table(["ID", "SIZE", "SOURCES", "FIRST SEEN (UTC)", "CANONICAL TITLE"], rows)
+
+
+def _story_json(story: Story) -> dict[str, Any]:
+    return {
+        "source": story.source,
+        "title": story.title,
+        "url": story.url,
+        "guid": story.guid,
+        "published": story.published.isoformat() if story.published else None,
+        "fetched": story.fetched.isoformat(),
+        "feed_url": story.feed_url,
+        "external_id": story.external_id,
+        "content_hash": story.content_hash,
+        "text": story.text,
+    }
+
+
+def _variant_json(variant: Variant, canonical: Variant, *, explain: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "story_id": variant.story_id,
+        "canonical": variant.story_id == canonical.story_id,
+        "similarity": variant.similarity,
+        "reason": variant.reason,
+        "joined_at": variant.joined_at.isoformat(),
+        "story": _story_json(variant.story),
+    }
+    if explain:
+        out["signals"] = dict(variant.signals)
+        out["shared_passages"] = (
+            []
+            if variant.story_id == canonical.story_id
+            else shared_passages(variant.story.text, canonical.story.text)
+        )
+    return out
+
+
+def detail_json(detail: EventDetail, *, explain: bool = False) -> dict[str, Any]:
+    canonical = detail.canonical
+    return event_json(detail.event) | {
+        "variants": [_variant_json(v, canonical, explain=explain) for v in detail.variants]
+    }
+
+
+def detail_text(detail: EventDetail, *, explain: bool = False) -> str:
+    event, canonical = detail.event, detail.canonical
+    story = canonical.story
+    lines = [
+        f"Event {event.id}: {event.size} variant(s) from {event.sources} source(s), "
+        f"first seen {_time(event.first_seen)}, last seen {_time(event.last_seen)} UTC",
+        "",
+        f"Canonical story ({story.source}, {_time(story.when)}):",
+        f"  {_cut(story.title, 200)}",
+    ]
+    if story.url:
+        lines.append(f"  {story.url}")
+    lines += textwrap.wrap(
+        _cut(story.text, 600), width=96, initial_indent="  ", subsequent_indent="  "
+    )
+    lines.append("")
+    rows = [
+        [
+            str(v.story_id) + ("*" if v.story_id == canonical.story_id else ""),
+            _cut(v.story.source, 28),
+            _time(v.story.when),
+            f"{v.similarity:.2f}",
+            v.reason,
+            _cut(v.story.title, 70),
+        ]
+        for v in detail.variants
+    ]
+    lines.append(_table(["STORY", "SOURCE", "TIME (UTC)", "SIM", "JOINED AS", "TITLE"], rows))
+    lines.append("(* canonical)")
+    if explain:
+        for v in detail.variants:
+            lines += ["", f"Story {v.story_id} ({v.story.source}): joined as {v.reason}"]
+            if v.signals:
+                signals = ", ".join(f"{k}={v.signals[k]:g}" for k in sorted(v.signals))
+                lines.append(f"  signals: {signals}")
+            if v.story_id == canonical.story_id:
+                lines.append("  this is the canonical story")
+                continue
+            passages = shared_passages(v.story.text, canonical.story.text)
+            if not passages:
+                lines.append("  shares no passage of 5+ words with the canonical story")
+            for passage in passages:
+                lines.append(f"  shares: “{_cut(passage, 160)}”")
+    return "\n".join(lines)
+
+
+# -- feeds -------------------------------------------------------------------------------------
+def feed_json(feed: FeedSource) -> dict[str, Any]:
+    return {
+        "id": feed.id,
+        "url": feed.url,
+        "title": feed.title,
+        "status": feed.status,
+        "last_polled_at": feed.last_polled_at.isoformat() if feed.last_polled_at else None,
+        "last_status": feed.last_status,
+        "consecutive_errors": feed.consecutive_errors,
+        "next_poll_at": feed.next_poll_at.isoformat() if feed.next_poll_at else None,
+        "last_error": feed.last_error,
+    }
+
+
+def feeds_table(feeds: Sequence[FeedSource]) -> str:
+    if not feeds:
+        return "no feeds"
+    rows = [
+        [
+            f.status,
+            _time(f.last_polled_at),
+            f.last_status or "-",
+            str(f.consecutive_errors),
+            _time(f.next_poll_at),
+            _cut(f.url, 60) + (f"  ({_cut(f.last_error, 60)})" if f.last_error else ""),
+        ]
+        for f in feeds
+    ]
+    return _table(
+        ["STATUS", "LAST POLL", "RESULT", "ERRORS", "NEXT POLL", "URL (LAST ERROR)"], rows
+    )
