@@ -88,6 +88,8 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
+_ASCII_LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
+_HIGH_BYTES = bytes(range(128, 256))
 _CONTROLS = bytes(c for c in range(32) if c not in b"\t\n\f\r\x1b") + b"\x7f"
 _JSON_FEED = re.compile(r'"version"\s*:\s*"https?://jsonfeed\.org/')
 _ROOT = re.compile(  # the first element after the prolog; possessive, so linear on any input
@@ -197,7 +199,9 @@ def count_replay(paths: Sequence[Path]) -> int | None:
 
 
 def decode_text(body: bytes, *, is_html: bool = False) -> str:
-    """Bytes to text: BOM, UTF-8, the page's declared charset, a guess, then cp1252."""
+    """Bytes to text: BOM, UTF-8, the page's declared charset, cp1252 for Western text (mostly
+    ASCII letters), a guess by ``charset_normalizer`` (which tends to read short Western text as
+    Central European), then cp1252 with replacement."""
     for bom, codec in _BOMS:
         if body.startswith(bom):
             return body[len(bom) :].decode(codec, "replace")
@@ -206,6 +210,8 @@ def decode_text(body: bytes, *, is_html: bool = False) -> str:
     except UnicodeDecodeError:
         pass
     declared = _META_CHARSET.search(body[:4096]) if is_html else None
+    if declared is None and _mostly_ascii_letters(body[:_GUESS_BYTES]):
+        return body.decode("cp1252", "replace")
     for name in (declared.group(1).decode("ascii") if declared else None, _guess(body)):
         try:
             if name and not codecs.lookup(name).name.startswith(("utf-16", "utf-32")):
@@ -219,12 +225,11 @@ def decode_text(body: bytes, *, is_html: bool = False) -> str:
 
 
 def _walk(given: Path) -> Iterator[_Source | ReplayError]:
-    shown = _show(str(given))
     try:
         root = given.resolve(strict=True)
         info = root.stat()
     except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
-        yield ReplayError(f"no such file or directory: {shown}")
+        yield ReplayError(f"no such file or directory: {_show(str(given))}")
         return
     if stat.S_ISDIR(info.st_mode):
         yield from _walk_dir(root, root, {root})
@@ -232,7 +237,8 @@ def _walk(given: Path) -> Iterator[_Source | ReplayError]:
     sidecar = root.parent / SIDECAR
     if root.name != SIDECAR and sidecar.is_file() and not sidecar.is_symlink():
         yield _disk(sidecar, SIDECAR, SIDECAR, str(root.parent), sidecar.stat().st_size)
-    yield _disk(root, shown, root.name, str(root.parent), info.st_size)
+    name = given.name if given.name not in ("", "..") else root.name  # as the operator named it
+    yield _disk(root, _show(name), name, str(root.parent), info.st_size)
 
 
 def _walk_dir(root: Path, directory: Path, seen: set[Path]) -> Iterator[_Source | ReplayError]:
@@ -358,6 +364,13 @@ def _sniff(body: bytes) -> str:
     if root in ("rss", "feed", "rdf"):
         return "feed"
     return "html" if root in ("html", "head", "body") else "text"
+
+
+def _mostly_ascii_letters(sample: bytes) -> bool:
+    """Whether ASCII letters outnumber high bytes three to one, as in English or French news."""
+    ascii_letters = len(sample) - len(sample.translate(None, _ASCII_LETTERS))
+    high = len(sample) - len(sample.translate(None, _HIGH_BYTES))
+    return high * 3 < ascii_letters
 
 
 def _guess(body: bytes) -> str | None:
@@ -553,12 +566,12 @@ def _tar_kind(info: tarfile.TarInfo) -> str:
 
 
 def _zip_kind(info: zipfile.ZipInfo) -> str:
-    mode = info.external_attr >> 16 if info.create_system == 3 else 0  # 3: Unix permissions
-    if stat.S_ISLNK(mode):
+    kind = stat.S_IFMT(info.external_attr >> 16) if info.create_system == 3 else 0  # 3: Unix
+    if kind == stat.S_IFLNK:
         return "link"
-    if info.is_dir() or stat.S_ISDIR(mode):
+    if info.is_dir() or kind == stat.S_IFDIR:
         return "dir"
-    return "file" if not mode or stat.S_ISREG(mode) else "special"
+    return "file" if kind in (0, stat.S_IFREG) else "special"  # 0: permissions only
 
 
 def _open_tar(tf: tarfile.TarFile, info: tarfile.TarInfo) -> IO[bytes]:
