@@ -1,0 +1,157 @@
+"""Boilerplate removal: the line filter and the vocabularies it judges lines by.
+
+Owns: deciding, line by line, which lines of cleaned text are site furniture rather than the
+story (``filter_lines``): widget labels, comment forms, newsletter and call-to-action sentences,
+republication, disclaimer and syndication notes, photo captions ending in a credit, date- or
+time-only lines, bylines, short link-only lines, and the headline of a related-story card.
+
+Does not: parse HTML or decide which elements to drop (``_text`` drops hidden elements and those
+whose class or id names a widget, and marks link-only lines), or change the lines it keeps.
+
+Inputs: lines from ``_text.lines`` (markup resolved, NFC, single-spaced words), each with whether
+all of it was link text; the text itself is hostile, so every pattern is bounded.
+
+Decision: boilerplate is removed by kind, never by exact string: short lines made only of widget
+vocabulary (share, comment, subscribe, navigation, media labels), comment-form, newsletter,
+call-to-action, republication, disclaimer and syndication sentences, photo captions ending in a
+credit, date/time-only lines, bylines, and in HTML link-only short lines (and, in ``_text``,
+elements whose class or id names a widget); plus the headline of a related-story card right after
+a credited caption.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ingestor.normalize._chars import word_set
+
+__all__ = ["filter_lines"]
+
+_FUNCTION_WORDS = word_set(
+    "a an and are as at be by can for from here in is it its me my new now of on or our out the "
+    "this that to up us via we with you your all also x"
+)
+_NETWORKS = (
+    "facebook|twitter|linkedin|whatsapp|telegram|reddit|pinterest|tumblr|flipboard|messenger|vk"
+    "|viber|instagram|youtube|tiktok|bluesky|mastodon|snapchat|weibo|wechat|xing|kakaotalk"
+    "|kakaostory"
+)
+_WIDGET_WORDS = word_set(
+    _NETWORKS.replace("|", " ") + " "
+    # share buttons
+    "pocket threads email e-mail mail print share shares shared sharing caring tweet retweet pin "
+    "copy link links url follow like likes social media "
+    # comments
+    "reply replies comment comments commented discussion conversation responses thoughts leave "
+    "cancel closed join login log register sign "
+    # subscriptions
+    "subscribe subscribed subscription newsletter newsletters updates alerts inbox "
+    "notifications curated get "
+    # navigation
+    "advertisement advertisements advert ad ads sponsored promoted categories category tags tag "
+    "topics related trending popular latest top most read more continue reading next previous "
+    "prev back home menu skip content search navigation sections section archive archives see page "
+    "view show hide click recommended stories story articles article posts post news headlines "
+    "watch listen play "
+    # media labels
+    "photo photos image images picture pictures video videos gallery galleries caption credit "
+    "credits source audio podcast slideshow graphic"
+)
+_LEADING_PHRASES = re.compile(
+    # newsletters
+    r"(sign up|subscribe|register|join)\b.{0,80}\b(newsletter|updates|inbox|e-?mail|alerts)"
+    r"|(get|receive) (the|our|my)\b.{0,60}\b(newsletter|updates|in your inbox)"
+    # republication and disclaimers
+    r"|the post .{1,300} appeared first on\b"
+    r"|this (article|story|post|piece) (was |is |first |originally )*(re)?(published|appeared)\b"
+    r"|the (views|opinions)( and (views|opinions))? expressed (in|here|herein|by)\b"
+    r"|(disclaimer|copyright)\b|[©ⓒ]|\(c\) ?\d{4}",
+    re.I,
+)
+"""Sentences that are boilerplate when a line (of at most 60 words) starts with them."""
+_ANYWHERE_PHRASES = re.compile(
+    # comment forms
+    r"your e-?mail address will not be published|required fields are marked"
+    r"|you must be logged in to (post|comment)|this site uses akismet"
+    # calls to action
+    r"|\bnewsletter (brings|delivers|sends) you\b"
+    rf"|\b(follow|join|like|find|subscribe to) (us|@?[\w.]+( [\w.]+)?) on ({_NETWORKS})\b"
+    rf"|\bis now on ({_NETWORKS})\b|\bjoin (our|the) (\w+ )?(channel|community|group)\b"
+    # rights and syndication notes
+    r"|\ball rights reserved\b"
+    r"|syndicated (feed|content)|auto-generated from|(not been|have been) (edited|reworked) by",
+    re.I,
+)
+"""Sentences that make a line (of at most 60 words) boilerplate wherever they appear."""
+_SHORT_PHRASES = re.compile(
+    r"^(originally |first )?(re)?(published|posted|syndicated) (by|in|on|at|from|via)\b"
+    r"|^(click|tap) here\b|^(read|see|view|watch) (more|also|the full|full)\b"
+    r"|^(related|also read|read also|recommended|more|tags?|topics?|categories|filed under"
+    r"|keywords)\s*[:|–—]"
+    r"|^(image|media|video|photo) (source|caption|credit)s?\b"
+    r"|^share\b|^by [^.!?]+$|^[—–-] .{1,80}\(@\w{1,15}\)|pic\.twitter\.com/",
+    re.I,
+)
+"""Phrases that are boilerplate only in a short line (at most 12 words)."""
+_CREDIT = re.compile(
+    r"[–—-]\s*[^–—]{2,80},\s*\d{4},\s*\d{1,2}\.\d{1,2}\.\d{2,4}$"  # "– Outlet, 1920, 17.06.2024"
+    r"|[(\[]\s*(photo|image|picture|pic|photograph|illustration|graphic|file photo|credit)s?\b"
+    r"[^()\[\]]{0,100}[)\]]\.?$"
+    r"|(^|[.|–—-]\s*)(photo|image|picture|photograph|illustration|file photo|photo credit|credit)s?"
+    r"\s*(:|by\b|©|/)\s*[^.]{1,100}\.?$"
+    r"|\b(getty images|shutterstock|alamy|ap photo/[^.]{1,60}|reuters/[^.]{1,60}|afp/[^.]{1,60})"
+    r"\s*[)\]]?\.?$"
+    # a sentence, then a bare agency credit: "... in Santa Clara, California. AFP-Yonhap"
+    r"|[.!?\"”]\s+(?-i:AFP|AP|Reuters|REUTERS|Yonhap|EPA|EFE|Xinhua|Bloomberg|Sputnik|TASS"
+    r"|Anadolu|NurPhoto|ZUMA|dpa|ANSA|Kyodo|UPI|Getty)([-/ ][\w .-]{0,40})?$",
+    re.I,
+)
+_DATE_WORDS = word_set(
+    "jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june july "
+    "august september october november december mon tue wed thu fri sat sun monday tuesday "
+    "wednesday thursday friday saturday sunday am pm a.m. p.m. gmt utc est edt cst cdt pst pdt "
+    "cet cest msk ist bst et pt updated published posted last on at st nd rd th"
+)
+_CLOCK = re.compile(r"[\d:.,/]+(st|nd|rd|th|am|pm|h)?")
+_WORD_EDGES = "\"'“”‘’.,:;!?()[]{}|*•·–—-/#"
+
+
+def _words(line: str) -> list[str]:
+    return [w for w in (w.strip(_WORD_EDGES).casefold() for w in line.split()) if w]
+
+
+def _boilerplate(line: str, words: list[str]) -> bool:
+    n = len(words)
+    known = (w in _WIDGET_WORDS or w in _FUNCTION_WORDS or w.isdigit() for w in words)
+    if n <= 8 and all(known) and any(w in _WIDGET_WORDS for w in words):
+        return True  # "Share on Facebook", "Leave a Reply", "Most Commented"
+    dates = (w in _DATE_WORDS or _CLOCK.fullmatch(w) for w in words)
+    if n <= 12 and any(c.isdigit() for c in line) and all(dates):
+        return True  # "14 March, 01:32 GMT"
+    if n <= 12 and (_SHORT_PHRASES.search(line) or len(_SHARE_BAR.findall(line)) >= 2):
+        return True
+    if n > 60 or len(line) > 600:
+        return False
+    return bool(_LEADING_PHRASES.match(line) or _ANYWHERE_PHRASES.search(line))
+
+
+_SHARE_BAR = re.compile(rf"\b({_NETWORKS})\b", re.I)
+
+
+def filter_lines(lines: list[str], links: list[bool]) -> list[str]:
+    """Drop boilerplate lines. Every rule but one is context-free; the related-story rule only
+    looks at a caption line that is itself always dropped, so filtering twice changes nothing."""
+    kept: list[str] = []
+    after_caption = False
+    for i, line in enumerate(lines):
+        words = _words(line)
+        if not words:
+            continue
+        # Every credit pattern is anchored at the end and spans under 300 characters.
+        caption = len(words) <= 60 and _CREDIT.search(line, max(0, len(line) - 300)) is not None
+        headline = after_caption and len(words) <= 20 and line[-1] not in '.!?"”’…:;,'
+        after_caption = caption
+        if caption or headline or (links[i] and len(words) <= 20) or _boilerplate(line, words):
+            continue
+        kept.append(line)
+    return kept
