@@ -25,8 +25,9 @@ Inputs are local files, and their bytes and names are hostile:
   per archive. Archives inside archives are not opened.
 * A stream line may hold ``MAX_LINE_BYTES`` at most. Streams (and stream members) have no size
   cap, because they are read one line at a time.
-* Text is decoded as UTF-8 (BOM-aware). When that fails, the charset an HTML page declares is
-  tried, then ``charset_normalizer`` (installed with trafilatura), then cp1252 with replacement.
+* Text is decoded as UTF-8 (BOM-aware). When that fails: the charset an HTML page declares;
+  cp1252 when ASCII letters dominate (``charset_normalizer`` reads short Western text as
+  cp1250); ``charset_normalizer`` (installed with trafilatura); cp1252 with replacement.
   Decoding never fails.
 * Names in messages and display paths have their control characters escaped.
 """
