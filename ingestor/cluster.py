@@ -71,6 +71,8 @@ class ClusterPolicy:
     num_perm: int = 128
     max_candidates: int = 12
     """Events verified per story: those with the most LSH hits (plus every copy's event)."""
+    redundant_copy: float = 0.9
+    """A copy at least this alike (shingle Jaccard) with a member is not indexed on its own."""
     canonical: CanonicalRule = "agency"
     source_priority: tuple[str, ...] = ()
 
@@ -205,6 +207,8 @@ class Clusterer:
         )
         self._newest: datetime | None = None
         self._cache: tuple[Signature, dict[str, float]] | None = None
+        self._idf: dict[str, float] = {}
+        self._idf_refresh_at = 0
 
     # -- reading -------------------------------------------------------------------------------
     @property
@@ -222,23 +226,31 @@ class Clusterer:
         event = self._events[event_id]
         return choose_canonical(event.members, self.policy.canonical, self.policy.source_priority)
 
-    def vector(self, signature: Signature, *, counted: bool = False) -> dict[str, float]:
-        """The story's TF-IDF unit vector. ``counted``: the story is already in ``df``."""
-        if not counted and self._cache is not None and self._cache[0] is signature:
+    def vector(self, signature: Signature) -> dict[str, float]:
+        """The story's TF-IDF unit vector against the statistics of the stories seen so far.
+
+        IDF values are cached and the cache is dropped whenever the corpus has grown by 1/64
+        (and at least 64 stories) since it was filled: IDF moves slowly, and recomputing a
+        logarithm per term per story was a tenth of the clustering time."""
+        if self._cache is not None and self._cache[0] is signature:
             return self._cache[1]
-        extra = 0 if counted else 1
+        if self._n >= self._idf_refresh_at:
+            self._idf.clear()
+            self._idf_refresh_at = self._n + max(64, self._n // 64)
+        idf, df, bg, log = self._idf, self._df, lexicon.background_df, math.log
         prior = self.policy.prior_docs
-        numerator = math.log(prior + self._n + extra + 1)
-        df, bg, log = self._df, lexicon.background_df, math.log
-        raw = {
-            term: (1.0 + log(count)) * (numerator - log(prior * bg(term) + df[term] + extra + 1))
-            for term, count in signature.weights.items()
-            if count >= 1.0
-        }
+        numerator = log(prior + self._n + 1)
+        raw: dict[str, float] = {}
+        for term, count in signature.weights.items():
+            if count < 1.0:
+                continue
+            weight = idf.get(term)
+            if weight is None:
+                weight = idf[term] = numerator - log(prior * bg(term) + df[term] + 1)
+            raw[term] = (1.0 + log(count)) * weight
         norm = math.sqrt(sum(x * x for x in raw.values())) or 1.0
         unit = {term: x / norm for term, x in raw.items()}
-        if not counted:
-            self._cache = (signature, unit)
+        self._cache = (signature, unit)
         return unit
 
     def _in_window(self, event: _Event, when: datetime) -> bool:
@@ -313,9 +325,21 @@ class Clusterer:
 
     # -- writing -------------------------------------------------------------------------------
     def add(
-        self, story_id: int, event_id: int, signature: Signature, *, when: datetime, source: str
+        self,
+        story_id: int,
+        event_id: int,
+        signature: Signature,
+        *,
+        when: datetime,
+        source: str,
+        assignment: Assignment | None = None,
     ) -> Undo:
-        """Put a stored story into the index under ``event_id`` (new or existing)."""
+        """Put a stored story into the index under ``event_id`` (new or existing).
+
+        A story that joined as a copy at least ``redundant_copy`` alike with an indexed member
+        of its event counts in the event's centroid and membership, but is not put into the LSH
+        indexes: that member already finds the event for anything that would find the copy,
+        and syndicated copies are most of the traffic."""
         if story_id in self._story_event:
             raise ValueError(f"story {story_id} is already indexed")
         vector = self.vector(signature)
@@ -340,9 +364,14 @@ class Clusterer:
             Member(story_id, when, source, signature.length, tuple(signature.credits))
         )
         self._story_event[story_id] = event_id
-        if signature.terms:
+        redundant = (
+            assignment is not None
+            and assignment.event_id == event_id
+            and assignment.signals.get("copy_jaccard", 0.0) >= self.policy.redundant_copy
+        )
+        if signature.terms and not redundant:
             self._lsh_terms.insert(story_id, self._lean(signature.terms))
-        if signature.shingles:
+        if signature.shingles and not redundant:
             lean = self._lean(signature.shingles)
             self._lsh_copy.insert(story_id, lean)
             self._shingles[story_id] = lean.hashvalues

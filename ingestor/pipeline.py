@@ -377,7 +377,14 @@ class Pipeline:
             counts.new_events += 1
         tx.add_membership(story_id, event_id, assignment, now=now)
         undo.append(
-            self.clusterer.add(story_id, event_id, signature, when=story.when, source=story.source)
+            self.clusterer.add(
+                story_id,
+                event_id,
+                signature,
+                when=story.when,
+                source=story.source,
+                assignment=assignment,
+            )
         )
         counts.new += 1
         return event_id

@@ -1,0 +1,152 @@
+"""Sweep the clustering settings on a labelled stream and print the scores of each setting.
+
+    python benchmarks/sweep.py ../shared/datasets/dev/stream.jsonl.gz
+    python benchmarks/sweep.py STREAM --grid rewrite_threshold=0.3,0.35,0.4 --grid name_boost=2,3
+
+The stream is normalized once (the slow part, cached next to this script under .cache/), then
+every combination of the grid runs the real ``fingerprint`` and ``Clusterer`` over it in file
+order, exactly as ``ingestor eval`` does but without the store. One line per combination:
+B-cubed precision/recall/F1 per dataset, mixed events, and whether the seed stories form one
+event of their own. This is how the defaults in ``config/ingestor.toml`` were chosen; the table
+in ``docs/design.md`` is its output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import pickle
+import sys
+import time
+from dataclasses import fields, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from ingestor import evaluate, normalize
+from ingestor.cluster import Clusterer, ClusterPolicy
+from ingestor.fingerprint import FingerprintPolicy, fingerprint
+from ingestor.models import Story
+from ingestor.replay import Record, iter_replay
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+NOW = "2026-01-01T00:00:00+00:00"
+
+
+def load(path: Path) -> tuple[list[Record], list[Story | None]]:
+    from datetime import datetime
+
+    key = hashlib.sha256(f"{path.resolve()}:{path.stat().st_mtime}".encode()).hexdigest()[:16]
+    cached = CACHE / f"stories-{key}.pickle"
+    if cached.exists():
+        with cached.open("rb") as fh:
+            data: tuple[list[Record], list[Story | None]] = pickle.load(fh)
+            return data
+    now = datetime.fromisoformat(NOW)
+    records: list[Record] = []
+    stories: list[Story | None] = []
+    for item in iter_replay([path]):
+        if not isinstance(item, Record):
+            continue
+        records.append(item)
+        try:
+            stories.append(
+                normalize.normalize_article(
+                    item.text, is_html=item.is_html, title=item.title, url=item.url,
+                    source=item.source, published=item.published, fetched=now,
+                    external_id=item.id,
+                )
+            )  # fmt: skip
+        except Exception:  # an unreadable document is an event of its own
+            stories.append(None)
+    CACHE.mkdir(exist_ok=True)
+    with cached.open("wb") as fh:
+        pickle.dump((records, stories), fh)
+    return records, stories
+
+
+def run(
+    records: list[Record], stories: list[Story | None], fp: FingerprintPolicy, cp: ClusterPolicy
+) -> tuple[evaluate.EvalReport, float]:
+    started = time.perf_counter()
+    clusterer = Clusterer(cp)
+    predicted: list[str] = []
+    next_event = 1
+    for story_id, story in enumerate(stories):
+        if story is None:
+            predicted.append(f"unread:{story_id}")
+            continue
+        signature = fingerprint(story, fp)
+        assignment = clusterer.assign(signature, story.when)
+        event_id = assignment.event_id
+        if event_id is None:
+            event_id, next_event = next_event, next_event + 1
+        clusterer.add(
+            story_id, event_id, signature, when=story.when, source=story.source,
+            assignment=assignment,
+        )  # fmt: skip
+        predicted.append(f"e{event_id}")
+    seconds = time.perf_counter() - started
+    gold = [r.event or r.id for r in records]
+    datasets = [r.dataset or "" for r in records]
+    return evaluate.score(gold, predicted, datasets, seconds=seconds), seconds
+
+
+def _value(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("stream", type=Path)
+    parser.add_argument(
+        "--grid", action="append", default=[], help="name=v1,v2,... (a FingerprintPolicy or "
+        "ClusterPolicy field); repeat for a product of grids",
+    )  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="one JSON object per combination")
+    args = parser.parse_args(argv)
+    records, stories = load(args.stream)
+    fp_fields = {f.name for f in fields(FingerprintPolicy)}
+    cp_fields = {f.name for f in fields(ClusterPolicy)}
+    axes: list[tuple[str, list[Any]]] = []
+    for spec in args.grid:
+        name, _, values = spec.partition("=")
+        if name not in fp_fields | cp_fields:
+            parser.error(f"unknown setting {name!r}")
+        axes.append((name, [_value(v) for v in values.split(",")]))
+    for combo in itertools.product(*(values for _, values in axes)) if axes else [()]:
+        fp, cp = FingerprintPolicy(), ClusterPolicy()
+        for (name, _), value in zip(axes, combo, strict=True):
+            if name == "window_hours":
+                cp = replace(cp, window=timedelta(hours=value))
+            elif name in fp_fields:
+                fp = replace(fp, **{name: value})
+            else:
+                cp = replace(cp, **{name: value})
+        cp = replace(cp, num_perm=fp.num_perm)
+        report, seconds = run(records, stories, fp, cp)
+        label = " ".join(f"{n}={v}" for (n, _), v in zip(axes, combo, strict=True)) or "defaults"
+        if args.json:
+            print(json.dumps({"setting": label, "seconds": round(seconds, 2)} | report.to_json()))
+            continue
+        parts = [label]
+        for group in report.by_dataset:
+            b = group.bcubed
+            parts.append(
+                f"{group.name} P{b.precision:.3f} R{b.recall:.3f} F{b.f1:.3f} "
+                f"({group.predicted_events}/{group.gold_events})"
+            )
+        parts.append(f"mixed={report.mixed_events} {len(stories) / seconds:.0f} docs/s")
+        print(" | ".join(parts), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
