@@ -317,6 +317,98 @@ def feeds_remove(state: _State, url: str) -> None:
     click.echo(f"removed {target}")
 
 
+# -- feeds import/export: OPML (self-contained; the parsing and writing live in ingestor.opml) --
+@feeds.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
+@click.option("--json", "as_json", is_flag=True, help="Print what was added and refused as JSON.")
+@pass_state
+def feeds_import(state: _State, file: Path, as_json: bool) -> None:
+    """Add every feed an OPML file lists (FILE may be - for stdin).
+
+    Folders are flattened. Only http and https feeds are taken: any other URL (file:, ...) is
+    refused and reported. A feed the store already knows is left as it is, a removed one
+    included (`feeds add URL` brings that back)."""
+    from ingestor import opml
+    from ingestor.pipeline import utcnow
+
+    try:
+        if str(file) == "-":
+            data = sys.stdin.buffer.read(opml.MAX_BYTES + 1)
+        else:
+            with file.open("rb") as fh:
+                data = fh.read(opml.MAX_BYTES + 1)
+    except OSError as e:
+        _fail(f"cannot read {file}: {e.strerror}")
+    listed = opml.read_opml(data)
+    added: list[str] = []
+    present: list[str] = []
+    removed = 0
+    with _pipeline(state) as pipeline:
+        for url, title in listed.feeds:
+            known = pipeline.store.get_feed(url)
+            if known is not None:
+                present.append(url)
+                removed += known.status == "removed"
+                continue
+            pipeline.store.add_feed(url, now=utcnow(), title=title)
+            added.append(url)
+    refused = [{"url": r.url, "reason": r.reason} for r in listed.refused]
+    if as_json:
+        _json_out(
+            {
+                "added": len(added),
+                "present": len(present),
+                "refused": len(refused),
+                "added_urls": added,
+                "present_urls": present,
+                "refused_feeds": refused,
+            }
+        )
+        return
+    for item in refused:
+        click.echo(f"refused: {item['url']} ({item['reason']})", err=True)
+    click.echo(f"{len(added)} added, {len(present)} already present, {len(refused)} refused")
+    if removed:
+        click.echo(
+            f"note: {removed} of those already present were removed earlier and stay removed; "
+            "`ingestor feeds add URL` brings one back.",
+            err=True,
+        )
+
+
+@feeds.command("export")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False, writable=True),
+    help="Write the OPML here instead of to stdout.",
+)
+@pass_state
+def feeds_export(state: _State, output: Path | None) -> None:
+    """Write the feeds (not the removed ones) as OPML 2.0, to stdout by default.
+
+    Local feed files are left out: an OPML file is for other readers, and a path means nothing
+    on another machine."""
+    from datetime import UTC, datetime
+
+    from ingestor import opml
+
+    with _store(state) as store:
+        rows = store.list_feeds()
+    document = opml.write_opml(((f.url, f.title) for f in rows), created=datetime.now(UTC))
+    local = sum(1 for f in rows if opml.feed_url_problem(f.url) is not None)
+    if output is None:
+        click.echo(document, nl=False)  # bytes go to the binary stream as they are
+    else:
+        try:
+            output.write_bytes(document)
+        except OSError as e:
+            _fail(f"cannot write {output}: {e.strerror}")
+        click.echo(f"exported {len(rows) - local} feed(s) to {output}", err=True)
+    if local:
+        click.echo(f"note: {local} local feed file(s) left out", err=True)
+
+
 # -- database ------------------------------------------------------------------------------
 @cli.group()
 def db() -> None:
