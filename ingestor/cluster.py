@@ -234,22 +234,23 @@ class Clusterer:
         logarithm per term per story was a tenth of the clustering time."""
         if self._cache is not None and self._cache[0] is signature:
             return self._cache[1]
+        import numpy as np
+
         if self._n >= self._idf_refresh_at:
             self._idf.clear()
             self._idf_refresh_at = self._n + max(64, self._n // 64)
         idf, df, bg, log = self._idf, self._df, lexicon.background_df, math.log
         prior = self.policy.prior_docs
         numerator = log(prior + self._n + 1)
-        raw: dict[str, float] = {}
-        for term, count in signature.weights.items():
-            if count < 1.0:
-                continue
-            weight = idf.get(term)
-            if weight is None:
-                weight = idf[term] = numerator - log(prior * bg(term) + df[term] + 1)
-            raw[term] = (1.0 + log(count)) * weight
-        norm = math.sqrt(sum(x * x for x in raw.values())) or 1.0
-        unit = {term: x / norm for term, x in raw.items()}
+        terms = list(signature.weights)
+        for term in [t for t in terms if t not in idf]:
+            idf[term] = numerator - log(prior * bg(term) + df[term] + 1)
+        counts = np.fromiter(signature.weights.values(), dtype=np.float64, count=len(terms))
+        raw = (1.0 + np.log(np.maximum(counts, 1.0))) * np.fromiter(
+            map(idf.__getitem__, terms), dtype=np.float64, count=len(terms)
+        )
+        norm = float(np.sqrt(raw @ raw)) or 1.0
+        unit = dict(zip(terms, (raw / norm).tolist(), strict=True))
         self._cache = (signature, unit)
         return unit
 
@@ -277,6 +278,19 @@ class Clusterer:
                 jaccard = float(np.count_nonzero(mine == self._shingles[story_id])) / len(mine)
                 if jaccard > copies.get(event_id, 0.0):
                     copies[event_id] = jaccard
+        if copies:
+            best_copy_event = max(copies, key=lambda e: copies[e])
+            if copies[best_copy_event] >= self.policy.redundant_copy:
+                # A copy this close belongs with its twin: no candidate search can say more.
+                jaccard = copies[best_copy_event]
+                cosine = self._cosine(self.vector(signature), self._events[best_copy_event])
+                signals = {
+                    "cosine": round(cosine, 4),
+                    "copy_jaccard": round(jaccard, 4),
+                    "candidates": float(len(copies)),
+                }
+                reason = "identical" if jaccard >= 1.0 else "near-copy"
+                return Assignment(best_copy_event, reason, round(jaccard, 4), signals)
         hits: Counter[int] = Counter()
         if signature.terms and self._story_event:
             for story_id in self._lsh_terms.query(self._lean(signature.terms)):
@@ -292,8 +306,8 @@ class Clusterer:
             ((self._cosine(vector, self._events[e]), e) for e in candidates), reverse=True
         )
         best_cosine, best_event = scores[0] if scores else (0.0, None)
-        best_copy_event = max(copies, key=lambda e: copies[e]) if copies else None
-        best_copy = copies[best_copy_event] if best_copy_event is not None else 0.0
+        copy_event = max(copies, key=lambda e: copies[e]) if copies else None
+        best_copy = copies[copy_event] if copy_event is not None else 0.0
         signals = {
             "cosine": round(best_cosine, 4),
             "second_cosine": round(scores[1][0], 4) if len(scores) > 1 else 0.0,
@@ -309,10 +323,10 @@ class Clusterer:
             if jaccard >= policy.copy_threshold:
                 reason = "identical" if jaccard >= 1.0 else "near-copy"
             return Assignment(best_event, reason, round(best_cosine, 4), signals)
-        if best_copy_event is not None and best_copy >= policy.copy_threshold:
-            signals["cosine"] = round(self._cosine(vector, self._events[best_copy_event]), 4)
+        if copy_event is not None and best_copy >= policy.copy_threshold:
+            signals["cosine"] = round(self._cosine(vector, self._events[copy_event]), 4)
             reason = "identical" if best_copy >= 1.0 else "near-copy"
-            return Assignment(best_copy_event, reason, round(best_copy, 4), signals)
+            return Assignment(copy_event, reason, round(best_copy, 4), signals)
         return Assignment(None, "new", 0.0, signals)
 
     @staticmethod

@@ -28,9 +28,9 @@ version are recomputed instead of being compared with new ones.
 
 from __future__ import annotations
 
-import heapq
 import re
 import zlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -106,11 +106,24 @@ _CREDIT = re.compile(
 )
 
 
-def _mention_spans(text: str, reach: int = 60) -> list[tuple[int, int]]:
+# Each spelling with the lower-cased words a text must contain for it to be there at all.
+_SPELLING_WORDS = {
+    s: frozenset(w for w in re.findall(r"[^\W_]+", s.lower()) if w not in ("of", "the"))
+    for s in _SPELLING
+}
+
+
+def _mention_spans(
+    text: str, reach: int = 60, words: Collection[str] | None = None
+) -> list[tuple[int, int]]:
     """Stretches of ``text`` around every spelling of an agency, merged: the only places a
-    credit can be. ``str.find`` per spelling is far cheaper than one regex over the text."""
+    credit can be. ``str.find`` per spelling is far cheaper than one regex over the text, and
+    ``words`` (the text's lower-cased words, when the caller has them) rules most spellings out
+    without reading the text at all."""
     spans: list[tuple[int, int]] = []
-    for spelling in _SPELLING:
+    for spelling, needed in _SPELLING_WORDS.items():
+        if words is not None and not all(w in words for w in needed):
+            continue
         start = text.find(spelling)
         while start >= 0:
             spans.append((max(0, start - reach), start + len(spelling) + reach))
@@ -125,10 +138,11 @@ def _mention_spans(text: str, reach: int = 60) -> list[tuple[int, int]]:
     return merged
 
 
-def agency_credits(text: str) -> tuple[str, ...]:
-    """Agencies ``text`` credits as a source, canonical names in order of first credit."""
+def agency_credits(text: str, *, words: Collection[str] | None = None) -> tuple[str, ...]:
+    """Agencies ``text`` credits as a source, canonical names in order of first credit.
+    ``words``: the text's lower-cased words, if known (a shortcut, same result)."""
     seen: dict[str, None] = {}
-    for lo, hi in _mention_spans(text):
+    for lo, hi in _mention_spans(text, words=words):
         for match in _CREDIT.finditer(text, lo, hi):
             spelled = next(g for g in match.groups() if g)
             seen.setdefault(_SPELLING[spelled], None)
@@ -139,15 +153,30 @@ def agency_credits(text: str) -> tuple[str, ...]:
 _MULTIPLIERS = (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1, 0xD3A2646C, 0xFD7046C5)
 
 
-@lru_cache(maxsize=1 << 17)
-def _token_hash(token: str) -> int:
-    return zlib.crc32(token.encode("utf-8"))
+_HASHES: dict[str, int] = {}
+_HASHES_LIMIT = 1 << 20
 
 
-def _shingle_hashes(words: list[str], size: int) -> npt.NDArray[np.uint32]:
+def _token_hashes(words: Collection[str]) -> dict[str, int]:
+    """A table holding the CRC-32 of every word in ``words`` (and of others seen before). A
+    plain dict memo: looking words up through ``map(table.__getitem__, ...)`` stays in C."""
+    missing = [w for w in words if w not in _HASHES]
+    if len(_HASHES) + len(missing) > _HASHES_LIMIT:
+        _HASHES.clear()
+        missing = list(words)
+    for word in missing:
+        _HASHES[word] = zlib.crc32(word.encode("utf-8"))
+    return _HASHES
+
+
+def _shingle_hashes(
+    words: list[str], vocabulary: Collection[str], size: int
+) -> npt.NDArray[np.uint32]:
     import numpy as np
 
-    hashes = np.fromiter(map(_token_hash, words), dtype=np.uint32, count=len(words))
+    # Hash each distinct word once; the per-position lookup is then a C-level dict access.
+    table = _token_hashes(vocabulary)
+    hashes = np.fromiter(map(table.__getitem__, words), dtype=np.uint32, count=len(words))
     size = min(size, len(words))  # a text shorter than one shingle is one shingle
     n = len(words) - size + 1 if words else 0
     combined = np.zeros(n, dtype=np.uint32)
@@ -202,17 +231,24 @@ def fingerprint(story: Story, policy: FingerprintPolicy = DEFAULT_POLICY) -> Sig
         )[1]
         for word, count in title_counts.items():
             counts[word] = counts.get(word, 0.0) + count
-    shingles = _shingle_hashes(words, policy.shingle_size)
-    # Distinctiveness against general language: count times background IDF.
-    scored = [(count * lexicon.background_idf(term), term) for term, count in counts.items()]
-    top = heapq.nlargest(policy.max_terms, scored)
-    kept = [(term, counts[term]) for _, term in top]
-    key = np.fromiter((_token_hash(term) for term, _ in kept[: policy.key_terms]), dtype=np.uint32)
+    vocabulary = set(words)
+    shingles = _shingle_hashes(words, vocabulary, policy.shingle_size)
+    # Distinctiveness against general language: count times background IDF. Ties keep the
+    # order of first appearance (a stable sort), so the choice is deterministic.
+    terms = list(counts)
+    score = np.fromiter(counts.values(), dtype=np.float64, count=len(terms))
+    idf = lexicon.background_idfs(terms)
+    score *= np.fromiter(map(idf.__getitem__, terms), dtype=np.float64, count=len(terms))
+    order = np.argsort(-score, kind="stable")[: policy.max_terms]
+    kept = [terms[i] for i in order.tolist()]
+    key_terms = kept[: policy.key_terms]
+    table = _token_hashes(key_terms)
+    key = np.fromiter(map(table.__getitem__, key_terms), dtype=np.uint32, count=len(key_terms))
     return Signature(
         version=policy.version,
         shingles=_minhash_bytes(shingles, policy.num_perm),
         terms=_minhash_bytes(np.unique(key), policy.num_perm),
-        weights={term: round(count, 3) for term, count in kept},
+        weights={term: counts[term] for term in kept},
         length=len(words),
-        credits=agency_credits(story.text),
+        credits=agency_credits(story.text, words=vocabulary),
     )

@@ -26,18 +26,28 @@ import math
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 from functools import lru_cache
 
-__all__ = ["STOPWORDS", "analyze", "background_df", "background_idf", "terms", "tokens"]
+__all__ = [
+    "STOPWORDS",
+    "analyze",
+    "background_df",
+    "background_idf",
+    "background_idfs",
+    "terms",
+    "tokens",
+]
 
-_TOKEN = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+(?:'[^\W_]+)*")
-_POSSESSIVE = re.compile(r"'s\b", re.IGNORECASE)
+# Apostrophes stay inside words ("o'brien") except a possessive "'s", which ends the word (the
+# "s" left over is a one-letter token: kept in shingles, never a term).
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+(?:'(?![sS]\b)[^\W_]+)*")
 _UPPER = "A-Z\u00c0-\u00d6\u00d8-\u00de\u0391-\u03a9\u0410-\u042f"
 _LOWER = "a-z\u00df-\u00f6\u00f8-\u00ff\u03b1-\u03c9\u0430-\u044f"
 # A name: a capitalized word in mid-sentence, i.e. right after a lower-case word, a digit or a
 # comma. Sentence-initial words ("Officials said") are not names by this rule; "Russian President
 # Vladimir Putin" is four.
-_NAME = re.compile(rf"(?<=[{_LOWER}0-9,] )[{_UPPER}][^\W_]*(?:'[^\W_]+)*")
+_NAME = re.compile(rf"(?<=[{_LOWER}0-9,] )[{_UPPER}][^\W_]*(?:'(?![sS]\b)[^\W_]+)*")
 
 STOPWORDS = frozenset(
     """
@@ -66,8 +76,9 @@ STOPWORDS = frozenset(
 
 
 def _normalize(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).replace("’", "'")
-    return _POSSESSIVE.sub("", text)
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text).replace("’", "'")
+    return text
 
 
 def tokens(text: str) -> list[str]:
@@ -125,7 +136,27 @@ def background_df(word: str) -> float:
     return 1.0 - math.exp(-_frequency(word) * BACKGROUND_DOC_LENGTH)
 
 
-@lru_cache(maxsize=1 << 18)
+_IDF: dict[str, float] = {}
+_IDF_LIMIT = 1 << 18
+
+
 def background_idf(word: str) -> float:
-    """``-ln(background_df(word))``, floored for words no corpus has seen."""
-    return -math.log(max(background_df(word), 1e-9))
+    """``-ln(background_df(word))``, floored for words no corpus has seen. Memoized in a plain
+    dict (a hot path: every term of every story), emptied when it reaches ``_IDF_LIMIT``."""
+    value = _IDF.get(word)
+    if value is None:
+        if len(_IDF) >= _IDF_LIMIT:
+            _IDF.clear()
+        value = _IDF[word] = -math.log(max(background_df(word), 1e-9))
+    return value
+
+
+def background_idfs(words: Iterable[str]) -> dict[str, float]:
+    """A table holding ``background_idf`` of every word in ``words`` (and of others seen
+    before), for C-level lookups on the hot path."""
+    missing = [w for w in words if w not in _IDF]
+    if len(_IDF) + len(missing) > _IDF_LIMIT:
+        _IDF.clear()
+    for word in missing:
+        _IDF[word] = -math.log(max(background_df(word), 1e-9))
+    return _IDF
