@@ -102,6 +102,9 @@ class Settings(BaseModel):
     daemon_tick_s: int = Field(60, ge=1)
     daemon_batch: int = Field(200, ge=1)
     """At most this many due feeds per tick."""
+    daemon_lease_s: int = Field(600, ge=10)
+    """How long a daemon holds a claimed feed; longer than a poll can take (fetch deadline plus
+    parse budget plus the write), so no other daemon polls it meanwhile."""
 
     @field_validator("fetch_allow_networks")
     @classmethod

@@ -33,10 +33,14 @@ translation of expected failures into ``FeedRunResult`` values. Anything that is
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import random
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -189,6 +193,8 @@ class Pipeline:
         self._write_lock = threading.Lock()
         self._seen_story_id = 0
         self.stale_signatures = 0
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        """Who holds this process's feed leases."""
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -413,6 +419,8 @@ class Pipeline:
                 # A failure after fetching (the store refused the write): the poll did not
                 # happen as far as the feed's state goes, so it is simply due again.
                 result = FeedRunResult(feed.url, "error", error=error, elapsed_ms=_ms(started))
+                with contextlib.suppress(IngestorError):
+                    self.store.release_feed(feed.id, self.owner)
             except Exception:
                 log.critical("bug", feed=feed.url, exc_info=True)
                 raise
@@ -484,7 +492,14 @@ class Pipeline:
     def tick(self, *, now: datetime | None = None) -> list[FeedRunResult]:
         """Poll every feed that is due, on a bounded pool of worker threads."""
         now = now or utcnow()
-        feeds = self.store.due_feeds(now=now, limit=self.settings.daemon_batch)
+        # Leased, not just read: several daemons on one database never poll a feed twice. The
+        # poll's update_feed ends the lease; a daemon that dies leaves it to expire.
+        feeds = self.store.claim_due_feeds(
+            now=now,
+            limit=self.settings.daemon_batch,
+            owner=self.owner,
+            lease_s=self.settings.daemon_lease_s,
+        )
         if not feeds:
             return []
         workers = min(self.settings.fetch_workers, len(feeds))
