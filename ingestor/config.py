@@ -43,6 +43,9 @@ class Settings(BaseModel):
     data_dir: Path = Path("data")
     database_url: str = ""
     """SQLAlchemy-style URL; empty means ``sqlite:///<data_dir>/ingestor.db``."""
+    index_url: str = ""
+    """Shared LSH index for several daemons (``redis://host:6379/0``); empty keeps the index in
+    memory, rebuilt from the store at start-up."""
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -52,12 +55,12 @@ class Settings(BaseModel):
     """A file with one feed URL (or operator-named local path) a line; ``#`` starts a comment."""
 
     # -- schedule ---------------------------------------------------------------------------
-    schedule_interval_s: int = Field(1800, ge=60)
+    schedule_interval_s: int = Field(1800, ge=1)
     schedule_min_interval_s: int = Field(300, ge=1)
-    schedule_max_interval_s: int = Field(86400, ge=60)
+    schedule_max_interval_s: int = Field(86400, ge=1)
     schedule_jitter: float = Field(0.1, ge=0.0, le=0.5)
     schedule_backoff_base_s: int = Field(300, ge=1)
-    schedule_backoff_max_s: int = Field(86400, ge=60)
+    schedule_backoff_max_s: int = Field(86400, ge=1)
     schedule_park_after_errors: int = Field(10, ge=1)
 
     # -- fetch ------------------------------------------------------------------------------
