@@ -236,12 +236,15 @@ def test_run_daemon_in_process_ticks_until_its_stop_event_is_set(
 
 
 class BuggyStore:
-    """A real store whose due-feeds query fails with an error no stage expects (a bug)."""
+    """A real store whose due-feeds queries fail with an error no stage expects (a bug)."""
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner
 
-    def due_feeds(self, *, now: Any, limit: int) -> list[FeedSource]:
+    def due_feeds(self, **_: Any) -> list[FeedSource]:
+        raise RuntimeError("bug: due_feeds exploded")
+
+    def claim_due_feeds(self, **_: Any) -> list[FeedSource]:
         raise RuntimeError("bug: due_feeds exploded")
 
     def __getattr__(self, name: str) -> Any:
