@@ -91,6 +91,7 @@ class Settings(BaseModel):
     cluster_copy_threshold: float = Field(0.5, gt=0.0, le=1.0)
     cluster_candidate_threshold: float = Field(0.1, gt=0.0, lt=1.0)
     cluster_window_hours: float = Field(72.0, gt=0.0, le=24 * 365)
+    cluster_time_penalty: float = Field(0.1, ge=0.0, le=1.0)
     cluster_prior_docs: int = Field(2000, ge=0)
     cluster_max_candidates: int = Field(12, ge=1, le=1000)
     cluster_canonical: Literal["agency", "earliest", "complete", "priority"] = "agency"

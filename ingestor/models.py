@@ -268,6 +268,9 @@ class IndexedStory:
     when: datetime
     signature: Signature
     title: str = ""
+    reason: str = ""
+    """How it joined its event (``Assignment.reason``)."""
+    similarity: float = 0.0
 
     def __post_init__(self) -> None:
         _utc(self.when, "when")

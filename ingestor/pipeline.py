@@ -52,7 +52,7 @@ import structlog
 
 from ingestor import normalize, parse, schedule
 from ingestor.budget import BudgetRunner
-from ingestor.cluster import Clusterer, ClusterPolicy, Undo
+from ingestor.cluster import Clusterer, ClusterPolicy, LSHIndex, Undo
 from ingestor.config import Settings
 from ingestor.errors import IngestorError, NormalizeError, ParseError, SchemaError
 from ingestor.fingerprint import FingerprintPolicy, fingerprint
@@ -105,6 +105,7 @@ def cluster_policy(settings: Settings) -> ClusterPolicy:
         copy_threshold=settings.cluster_copy_threshold,
         candidate_threshold=settings.cluster_candidate_threshold,
         window=timedelta(hours=settings.cluster_window_hours),
+        time_penalty=settings.cluster_time_penalty,
         prior_docs=settings.cluster_prior_docs,
         num_perm=settings.fingerprint_num_perm,
         max_candidates=settings.cluster_max_candidates,
@@ -176,7 +177,17 @@ class Pipeline:
         self.store = store
         self.settings = settings
         self.fp_policy = fingerprint_policy(settings)
-        self.clusterer = Clusterer(cluster_policy(settings))
+        policy = cluster_policy(settings)
+        self.clusterer = Clusterer(
+            policy,
+            index=LSHIndex(
+                num_perm=policy.num_perm,
+                copy_threshold=policy.copy_threshold,
+                candidate_threshold=policy.candidate_threshold,
+                url=settings.index_url,
+                namespace=f"ingestor:{self.fp_policy.version}",
+            ),
+        )
         self.schedule_policy = schedule.SchedulePolicy(
             interval_s=settings.schedule_interval_s,
             min_interval_s=settings.schedule_min_interval_s,
@@ -238,7 +249,8 @@ class Pipeline:
             raise
 
     def load_index(self, *, now: datetime) -> int:
-        """Rebuild the clusterer from the stories of the last window."""
+        """Rebuild the clusterer from the stories of the last window, and check a shared LSH
+        index against them (count and fingerprint version), repairing what differs."""
         since = now - self.clusterer.policy.window
         version = self.fp_policy.version
         fresh = []
@@ -248,14 +260,27 @@ class Pipeline:
                 self.stale_signatures += 1
                 continue
             fresh.append(item)
-        loaded = self.clusterer.load(fresh)
+        shared = self.clusterer.index.shared
+        loaded = self.clusterer.load(fresh, index=not shared)
         log.info(
             "index_loaded",
             stories=loaded,
             events=self.clusterer.events,
             stale_signatures=self.stale_signatures,
             fingerprint=version,
+            index="redis" if shared else "memory",
         )
+        if shared:
+            check = self.clusterer.reconcile(fresh, newest_id=self._seen_story_id)
+            log.info(
+                "index_checked",
+                namespace=self.clusterer.index.namespace,
+                expected=check.expected,
+                present=check.present,
+                inserted=check.missing,
+                removed=check.removed,
+                agrees=check.missing == 0 and check.removed == 0,
+            )
         if self.stale_signatures:
             log.warning(
                 "stale_signatures",
@@ -307,12 +332,16 @@ class Pipeline:
             if item.signature.version == self.fp_policy.version and (
                 self.clusterer.event_of(item.story_id) is None
             ):
+                # A shared index already holds it: its writer put it there after committing.
                 self.clusterer.add(
                     item.story_id,
                     item.event_id,
                     item.signature,
                     when=item.when,
                     source=item.source,
+                    reason=item.reason,
+                    similarity=item.similarity,
+                    index=not self.clusterer.index.shared,
                 )
 
     def ingest(
@@ -347,6 +376,11 @@ class Pipeline:
                 raise
             for change in undo:
                 self._seen_story_id = max(self._seen_story_id, change.story_id)
+            try:
+                self.clusterer.commit()
+            except IngestorError as error:
+                # The stories are safe in the store; the next start-up check re-inserts them.
+                log.warning("index_write_failed", error=str(error), stories=len(undo))
         return counts
 
     def _ingest_one(
@@ -473,6 +507,9 @@ class Pipeline:
                 elapsed_ms=_ms(started),
                 next_poll_at=state.next_poll_at,
             )
+        # Oldest first: feeds list the newest entry first, and a story should meet the events
+        # that were already news when it was published.
+        stories = sorted(stories, key=lambda story: story.when)
         items = [(story, fingerprint(story, self.fp_policy)) for story in stories]
         state = self._plan(feed, fetched, ttl_s=parsed.ttl_s)
         if parsed.title and not feed.title:

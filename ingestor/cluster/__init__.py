@@ -34,29 +34,30 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from ingestor import lexicon
+from ingestor.cluster._canonical import AGENCY_DOMAINS, CanonicalRule, Member, choose_canonical
+from ingestor.cluster._index import LSHIndex
 from ingestor.models import Assignment, IndexedStory, Signature
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
-    from datasketch import LeanMinHash, MinHashLSH
 
 __all__ = [
     "AGENCY_DOMAINS",
     "ClusterPolicy",
     "Clusterer",
+    "IndexCheck",
+    "LSHIndex",
     "Member",
     "Undo",
     "choose_canonical",
 ]
-
-CanonicalRule = Literal["agency", "earliest", "complete", "priority"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,97 +72,13 @@ class ClusterPolicy:
     num_perm: int = 128
     max_candidates: int = 12
     """Events verified per story: those with the most LSH hits (plus every copy's event)."""
+    time_penalty: float = 0.1
+    """Added to ``rewrite_threshold`` for a story a whole window away from an event's span
+    (proportionally less for less): see ``Clusterer.threshold``."""
     redundant_copy: float = 0.9
     """A copy at least this alike (shingle Jaccard) with a member is not indexed on its own."""
     canonical: CanonicalRule = "agency"
     source_priority: tuple[str, ...] = ()
-
-
-AGENCY_DOMAINS: Mapping[str, tuple[str, ...]] = {
-    "Reuters": ("reuters.com",),
-    "AP": ("apnews.com", "ap.org"),
-    "AFP": ("afp.com",),
-    "TASS": ("tass.com", "tass.ru"),
-    "RIA Novosti": ("ria.ru",),
-    "Interfax": ("interfax.com", "interfax.ru"),
-    "Sputnik": ("sputniknews.com", "sputnikglobe.com", "sputniknews.in"),
-    "Xinhua": ("xinhuanet.com", "news.cn"),
-    "Yonhap": ("yna.co.kr", "yonhapnews.co.kr"),
-    "KCNA": ("kcna.kp", "kcnawatch.org"),
-    "Kyodo": ("kyodonews.net",),
-    "ANI": ("aninews.in",),
-    "PTI": ("ptinews.com",),
-    "IANS": ("ianslive.in",),
-    "UPI": ("upi.com",),
-    "dpa": ("dpa.com", "dpa-international.com"),
-    "EFE": ("efe.com",),
-    "ANSA": ("ansa.it",),
-    "Anadolu": ("aa.com.tr",),
-    "Bernama": ("bernama.com",),
-    "Bloomberg": ("bloomberg.com",),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    """What the canonical policy needs to know of one variant."""
-
-    story_id: int
-    when: datetime
-    source: str
-    length: int
-    credits: tuple[str, ...] = ()
-
-
-def _is_from(source: str, domains: Sequence[str]) -> bool:
-    source = source.lower()
-    return any(source == d or source.endswith("." + d) for d in domains)
-
-
-def _most_complete(members: Sequence[Member]) -> Member:
-    return min(members, key=lambda m: (-m.length, m.when, m.story_id))
-
-
-def choose_canonical(
-    members: Sequence[Member], rule: CanonicalRule, priority: Sequence[str] = ()
-) -> int:
-    """The story that stands for the event under ``rule``.
-
-    ``agency`` (the default): the agency most variants credit ("(Reuters) -", "TASS reported");
-    its own copy if the event has one, else the most complete variant that credits it first (a
-    reprint of its wire), else the most complete variant. ``earliest``: the first published.
-    ``complete``: the longest text. ``priority``: the first source on the list that carried it.
-    Ties go to the earlier, then the lower id, so the choice is deterministic.
-    """
-    if not members:
-        raise ValueError("an event has at least one member")
-    if rule == "earliest":
-        return min(members, key=lambda m: (m.when, m.story_id)).story_id
-    if rule == "priority":
-        for wanted in priority:
-            carried = [m for m in members if _is_from(m.source, (wanted.lower(),))]
-            if carried:
-                return min(carried, key=lambda m: (m.when, m.story_id)).story_id
-        return _most_complete(members).story_id
-    if rule == "agency":
-        credited: Counter[str] = Counter()
-        first_credit: dict[str, tuple[datetime, int, int]] = {}
-        for m in sorted(members, key=lambda m: (m.when, m.story_id)):
-            carrier = [a for a, doms in AGENCY_DOMAINS.items() if _is_from(m.source, doms)]
-            # An agency's own copy first, then credits in the order the text gives them (the
-            # dateline credit comes first).
-            for position, agency in enumerate(dict.fromkeys([*carrier, *m.credits])):
-                credited[agency] += 1
-                first_credit.setdefault(agency, (m.when, m.story_id, position))
-        if credited:
-            agency = min(credited, key=lambda a: (-credited[a], first_credit[a]))
-            own = [m for m in members if _is_from(m.source, AGENCY_DOMAINS.get(agency, ()))]
-            if own:
-                return min(own, key=lambda m: (m.when, m.story_id)).story_id
-            reprints = [m for m in members if m.credits[:1] == (agency,)]
-            if reprints:
-                return _most_complete(reprints).story_id
-    return _most_complete(members).story_id
 
 
 @dataclass(slots=True)
@@ -172,6 +89,16 @@ class _Event:
     centroid: dict[str, float] = field(default_factory=dict)
     norm2: float = 0.0
     members: list[Member] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexCheck:
+    """What ``Clusterer.reconcile`` found in a shared index."""
+
+    expected: int
+    present: int
+    missing: int
+    removed: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,24 +114,23 @@ class Undo:
 
 
 class Clusterer:
-    """The in-memory index of the window's events. Not thread-safe: one writer at a time (the
+    """The window's events and their LSH index. Not thread-safe: one writer at a time (the
     pipeline serializes assignment, as the store serializes writes)."""
 
-    def __init__(self, policy: ClusterPolicy = ClusterPolicy()) -> None:
-        from datasketch import MinHashLSH
-
+    def __init__(self, policy: ClusterPolicy = ClusterPolicy(), *, index: LSHIndex | None = None):
         self.policy = policy
+        self.index = index or LSHIndex(
+            num_perm=policy.num_perm,
+            copy_threshold=policy.copy_threshold,
+            candidate_threshold=policy.candidate_threshold,
+        )
         self._df: Counter[str] = Counter()
         self._n = 0
         self._events: dict[int, _Event] = {}
         self._story_event: dict[int, int] = {}
         self._shingles: dict[int, npt.NDArray[np.uint32]] = {}
-        self._lsh_terms: MinHashLSH = MinHashLSH(
-            threshold=policy.candidate_threshold, num_perm=policy.num_perm
-        )
-        self._lsh_copy: MinHashLSH = MinHashLSH(
-            threshold=policy.copy_threshold, num_perm=policy.num_perm
-        )
+        self._indexed: set[int] = set()
+        """Stories this process expects in the LSH index (not the redundant copies)."""
         self._newest: datetime | None = None
         self._cache: tuple[Signature, dict[str, float]] | None = None
         self._idf: dict[str, float] = {}
@@ -258,12 +184,6 @@ class Clusterer:
         window = self.policy.window
         return event.first - window <= when <= event.last + window
 
-    def _lean(self, values: bytes) -> LeanMinHash:
-        import numpy as np
-        from datasketch import LeanMinHash
-
-        return LeanMinHash(seed=1, hashvalues=np.frombuffer(values, "<u4"), scheme="affine32")
-
     def assign(self, signature: Signature, when: datetime) -> Assignment:
         """Where a story with this signature and time belongs. Changes nothing."""
         import numpy as np
@@ -271,11 +191,14 @@ class Clusterer:
         copies: dict[int, float] = {}  # event -> best shingle Jaccard with one of its stories
         if signature.shingles and self._shingles:
             mine = np.frombuffer(signature.shingles, "<u4")
-            for story_id in self._lsh_copy.query(self._lean(signature.shingles)):
-                event_id = self._story_event[story_id]
+            for story_id in self.index.query_copies(signature.shingles):
+                event_id = self._story_event.get(story_id)
+                twin = self._shingles.get(story_id)
+                if event_id is None or twin is None:
+                    continue  # evicted here, or committed elsewhere and not caught up yet
                 if not self._in_window(self._events[event_id], when):
                     continue
-                jaccard = float(np.count_nonzero(mine == self._shingles[story_id])) / len(mine)
+                jaccard = float(np.count_nonzero(mine == twin)) / len(mine)
                 if jaccard > copies.get(event_id, 0.0):
                     copies[event_id] = jaccard
         if copies:
@@ -293,8 +216,10 @@ class Clusterer:
                 return Assignment(best_copy_event, reason, round(jaccard, 4), signals)
         hits: Counter[int] = Counter()
         if signature.terms and self._story_event:
-            for story_id in self._lsh_terms.query(self._lean(signature.terms)):
-                hits[self._story_event[story_id]] += 1
+            for story_id in self.index.query_terms(signature.terms):
+                event_id = self._story_event.get(story_id)
+                if event_id is not None:
+                    hits[event_id] += 1
         candidates = set(copies)
         for event_id, _ in hits.most_common():
             if len(candidates) >= self.policy.max_candidates + len(copies):
@@ -316,18 +241,33 @@ class Clusterer:
             "terms": float(len(vector)),
         }
         policy = self.policy
-        if best_event is not None and best_cosine >= policy.rewrite_threshold:
-            jaccard = copies.get(best_event, 0.0)
+        best = self._events[best_event] if best_event is not None else None
+        if best is not None and best_cosine >= self.threshold(best.first, best.last, when):
+            jaccard = copies.get(best.id, 0.0)
             signals["copy_jaccard"] = round(jaccard, 4)
             reason = "rewrite"
             if jaccard >= policy.copy_threshold:
                 reason = "identical" if jaccard >= 1.0 else "near-copy"
-            return Assignment(best_event, reason, round(best_cosine, 4), signals)
+            signals["threshold"] = round(self.threshold(best.first, best.last, when), 4)
+            return Assignment(best.id, reason, round(best_cosine, 4), signals)
         if copy_event is not None and best_copy >= policy.copy_threshold:
             signals["cosine"] = round(self._cosine(vector, self._events[copy_event]), 4)
             reason = "identical" if best_copy >= 1.0 else "near-copy"
             return Assignment(copy_event, reason, round(best_copy, 4), signals)
         return Assignment(None, "new", 0.0, signals)
+
+    def threshold(self, event_first: datetime, event_last: datetime, when: datetime) -> float:
+        """The cosine a story at ``when`` needs to join an event spanning ``first..last``:
+        ``rewrite_threshold``, raised by up to ``time_penalty`` as the story lies further
+        outside the event's span, in proportion to the window. Stories of the same day join at
+        the base threshold; a look-alike two days later (the same president's next visit)
+        needs clearly more in common."""
+        policy = self.policy
+        if event_first <= when <= event_last:
+            gap = 0.0
+        else:
+            gap = min(abs(when - event_first), abs(when - event_last)) / policy.window
+        return policy.rewrite_threshold + policy.time_penalty * min(1.0, gap)
 
     @staticmethod
     def _cosine(vector: Mapping[str, float], event: _Event) -> float:
@@ -347,13 +287,21 @@ class Clusterer:
         when: datetime,
         source: str,
         assignment: Assignment | None = None,
+        reason: str = "",
+        similarity: float = 0.0,
+        index: bool = True,
     ) -> Undo:
-        """Put a stored story into the index under ``event_id`` (new or existing).
+        """Put a stored story into the clusterer under ``event_id`` (new or existing).
 
-        A story that joined as a copy at least ``redundant_copy`` alike with an indexed member
-        of its event counts in the event's centroid and membership, but is not put into the LSH
+        A story that joined as a copy at least ``redundant_copy`` alike with a member of its
+        event counts in the event's centroid and membership, but is not put into the LSH
         indexes: that member already finds the event for anything that would find the copy,
-        and syndicated copies are most of the traffic."""
+        and syndicated copies are most of the traffic. ``reason``/``similarity`` say how it
+        joined when there is no ``assignment`` (a story read back from the store).
+        ``index=False``: the LSH index already holds it (a shared index another daemon
+        wrote)."""
+        import numpy as np
+
         if story_id in self._story_event:
             raise ValueError(f"story {story_id} is already indexed")
         vector = self.vector(signature)
@@ -378,17 +326,14 @@ class Clusterer:
             Member(story_id, when, source, signature.length, tuple(signature.credits))
         )
         self._story_event[story_id] = event_id
-        redundant = (
-            assignment is not None
-            and assignment.event_id == event_id
-            and assignment.signals.get("copy_jaccard", 0.0) >= self.policy.redundant_copy
-        )
-        if signature.terms and not redundant:
-            self._lsh_terms.insert(story_id, self._lean(signature.terms))
-        if signature.shingles and not redundant:
-            lean = self._lean(signature.shingles)
-            self._lsh_copy.insert(story_id, lean)
-            self._shingles[story_id] = lean.hashvalues
+        if assignment is not None:
+            reason, similarity = assignment.reason, assignment.similarity
+        if not self.redundant(reason, similarity):
+            self._indexed.add(story_id)
+            if signature.shingles:
+                self._shingles[story_id] = np.frombuffer(signature.shingles, "<u4")
+            if index:
+                self.index.insert(story_id, terms=signature.terms, shingles=signature.shingles)
         if self._newest is None or when > self._newest:
             self._newest = when
         return Undo(story_id, event_id, vector, terms, new_event, previous_span)
@@ -409,15 +354,19 @@ class Clusterer:
             self._df.subtract(change.terms)
             self._n -= 1
             self._forget(change.story_id)
+        self.index.rollback()
         self._cache = None
+
+    def redundant(self, reason: str, similarity: float) -> bool:
+        """Whether a story that joined this way is left out of the LSH index (see ``add``)."""
+        return reason in ("identical", "near-copy") and similarity >= self.policy.redundant_copy
 
     def _forget(self, story_id: int) -> None:
         self._story_event.pop(story_id, None)
-        if story_id in self._lsh_terms.keys:
-            self._lsh_terms.remove(story_id)
-        if story_id in self._lsh_copy.keys:
-            self._lsh_copy.remove(story_id)
         self._shingles.pop(story_id, None)
+        if story_id in self._indexed:
+            self._indexed.discard(story_id)
+            self.index.remove([story_id])
 
     def evict(self, now: datetime | None = None) -> int:
         """Drop events quiet for longer than the window before ``now`` (default: the newest
@@ -433,15 +382,41 @@ class Clusterer:
             del self._events[event.id]
         return len(stale)
 
-    def load(self, stories: Iterable[IndexedStory]) -> int:
-        """Rebuild from the store (oldest first). Returns how many stories were indexed."""
+    def load(self, stories: Iterable[IndexedStory], *, index: bool = True) -> int:
+        """Rebuild from the store (oldest first). Returns how many stories were loaded.
+        ``index=False`` leaves the LSH index alone (a shared one: see ``reconcile``)."""
         count = 0
         for item in stories:
             if item.story_id in self._story_event:
                 continue
             self.add(
-                item.story_id, item.event_id, item.signature, when=item.when, source=item.source
-            )
+                item.story_id, item.event_id, item.signature, when=item.when, source=item.source,
+                reason=item.reason, similarity=item.similarity, index=index,
+            )  # fmt: skip
             count += 1
         self.evict()
         return count
+
+    def reconcile(self, stories: Iterable[IndexedStory], *, newest_id: int) -> IndexCheck:
+        """Compare a shared LSH index with the stories loaded from the store, and repair it:
+        insert what it lacks (a crash between a commit and the index write), remove what the
+        store does not hold in the window (rolled back, or evicted by nobody). Stories newer
+        than ``newest_id`` (the newest the store showed) are left alone: another daemon may
+        have just written them."""
+        items = {item.story_id: item for item in stories if item.story_id in self._indexed}
+        present = self.index.keys()
+        missing = sorted(set(items) - present)
+        extra = sorted(k for k in present - set(self._story_event) if k <= newest_id)
+        for story_id in missing:
+            signature = items[story_id].signature
+            self.index.insert(story_id, terms=signature.terms, shingles=signature.shingles)
+        self.index.commit()
+        self.index.remove(extra)
+        return IndexCheck(
+            expected=len(self._indexed), present=len(present), missing=len(missing),
+            removed=len(extra),
+        )  # fmt: skip
+
+    def commit(self) -> None:
+        """The store committed: make the index writes of this batch durable (shared index)."""
+        self.index.commit()

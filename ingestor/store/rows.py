@@ -114,6 +114,8 @@ def index_query() -> Select[Any]:
             stories.c.when_at,
             stories.c.signature,
             stories.c.title,
+            memberships.c.reason,
+            memberships.c.similarity,
         )
         .join(memberships, memberships.c.story_id == stories.c.id)
         .where(stories.c.signature.is_not(None))
@@ -134,6 +136,8 @@ def indexed_from_row(row: Row[Any]) -> IndexedStory:
         when=m["when_at"],
         signature=signature,
         title=m["title"],
+        reason=m["reason"],
+        similarity=float(m["similarity"]),
     )
 
 

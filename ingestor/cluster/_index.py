@@ -1,0 +1,198 @@
+"""The two MinHash-LSH indexes the clusterer asks for candidates, in memory or in Redis.
+
+Owns: ``LSHIndex``: one datasketch ``MinHashLSH`` over shingle MinHashes (copies, threshold
+``copy_threshold``) and one over key-term MinHashes (rewrite candidates, ``candidate_threshold``),
+keyed by story id, with datasketch's own storage: a dict in memory by default, or Redis
+(``index_url``) when several daemons share one index.
+
+Does not: decide anything, or hold event state. Inputs are the MinHash bytes of ``Signature``
+values; outputs are story ids.
+
+Redis mode. Writes are made inside the store's transaction but must not outlive a rollback, and
+one datasketch insert is a round trip per band, so inserts wait in ``pending`` (queried from a
+small in-memory index alongside Redis) until ``commit`` sends them in one insertion session after
+the store has committed; ``rollback`` drops them. Queries use datasketch's query buffer, which
+pipelines the band look-ups: one round trip per index. A crash between the store's commit and
+``commit`` leaves stories the index lacks; the start-up check (``keys`` against the store) finds
+and re-inserts them, since the store is the source of truth. Keys live under a namespace that
+names the fingerprint version and the thresholds, so signatures of another recipe are never
+mixed in: a new recipe starts an empty namespace, which the check then fills.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from ingestor.errors import IndexError_
+
+if TYPE_CHECKING:
+    from datasketch import LeanMinHash, MinHashLSH
+
+__all__ = ["LSHIndex"]
+
+
+def lean(values: bytes) -> LeanMinHash:
+    """A datasketch LeanMinHash over stored hash values (scheme ``affine32``)."""
+    import numpy as np
+    from datasketch import LeanMinHash
+
+    return LeanMinHash(seed=1, hashvalues=np.frombuffer(values, "<u4"), scheme="affine32")
+
+
+def _redis_params(url: str) -> dict[str, Any]:
+    from redis.connection import parse_url
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise IndexError_(f"index_url must be a redis:// URL, got {parts.scheme or url!r}")
+    params: dict[str, Any] = dict(parse_url(url))  # type: ignore[no-untyped-call]
+    params.pop("connection_class", None)
+    params.setdefault("socket_timeout", 10)
+    params.setdefault("socket_connect_timeout", 5)
+    return params
+
+
+class LSHIndex:
+    """Candidate look-ups for the clusterer; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        num_perm: int,
+        copy_threshold: float,
+        candidate_threshold: float,
+        url: str = "",
+        namespace: str = "ingestor",
+    ) -> None:
+        self.num_perm = num_perm
+        self._thresholds = (copy_threshold, candidate_threshold)
+        self.url = url
+        self.shared = bool(url)
+        self.namespace = f"{namespace}:c{copy_threshold:g}:t{candidate_threshold:g}:p{num_perm}"
+        self._pending: dict[int, tuple[bytes, bytes]] = {}
+        self._copy, self._terms = self._pair(url)
+        self._local_copy, self._local_terms = self._pair("") if url else (self._copy, self._terms)
+
+    def _pair(self, url: str) -> tuple[MinHashLSH, MinHashLSH]:
+        from datasketch import MinHashLSH
+
+        copy_threshold, candidate_threshold = self._thresholds
+        configs: list[dict[str, Any]] = [{"type": "dict"}, {"type": "dict"}]
+        if url:
+            params = _redis_params(url)
+            configs = [
+                {"type": "redis", "basename": f"{self.namespace}:{kind}:".encode(), "redis": params}
+                for kind in ("copy", "terms")
+            ]
+        try:
+            return (
+                MinHashLSH(copy_threshold, self.num_perm, storage_config=configs[0]),
+                MinHashLSH(candidate_threshold, self.num_perm, storage_config=configs[1]),
+            )
+        except Exception as e:  # redis-py errors: connection refused, auth, bad database
+            raise IndexError_(f"cannot open the LSH index at {_masked(url)}: {e}") from e
+
+    # -- writing -------------------------------------------------------------------------------
+    def insert(self, story_id: int, *, terms: bytes, shingles: bytes) -> None:
+        if terms:
+            self._local_terms.insert(story_id, lean(terms))
+        if shingles:
+            self._local_copy.insert(story_id, lean(shingles))
+        if self.shared:
+            self._pending[story_id] = (terms, shingles)
+
+    def remove(self, story_ids: Iterable[int]) -> None:
+        for story_id in story_ids:
+            if self.shared and story_id in self._pending:
+                self._pending.pop(story_id)
+                self._remove(self._local_copy, story_id)
+                self._remove(self._local_terms, story_id)
+                continue
+            self._remove(self._copy, story_id)
+            self._remove(self._terms, story_id)
+
+    @staticmethod
+    def _remove(lsh: MinHashLSH, story_id: int) -> None:
+        try:
+            if story_id in lsh:
+                lsh.remove(story_id)
+        except ValueError:  # another daemon removed it first
+            pass
+        except Exception as e:
+            raise IndexError_(f"LSH index remove failed: {e}") from e
+
+    def commit(self) -> int:
+        """Send pending inserts to the shared index (after the store committed them)."""
+        if not self.shared or not self._pending:
+            return 0
+        pending, self._pending = self._pending, {}
+        try:
+            with self._copy.insertion_session() as copies, self._terms.insertion_session() as terms:
+                for story_id, (term_values, shingle_values) in pending.items():
+                    # Only this process writes its own stories, and only once, so no
+                    # duplicate check (a round trip per story) is needed.
+                    if shingle_values:
+                        copies.insert(story_id, lean(shingle_values), check_duplication=False)
+                    if term_values:
+                        terms.insert(story_id, lean(term_values), check_duplication=False)
+        except Exception as e:
+            raise IndexError_(f"LSH index write failed: {e}") from e
+        finally:
+            for story_id in pending:
+                self._remove(self._local_copy, story_id)
+                self._remove(self._local_terms, story_id)
+        return len(pending)
+
+    def rollback(self) -> None:
+        self.remove(list(self._pending))
+
+    def clear(self) -> None:
+        """Empty the index (``ingestor index rebuild``)."""
+        for story_id in self.keys():
+            self.remove([story_id])
+
+    # -- reading -------------------------------------------------------------------------------
+    def query_copies(self, shingles: bytes) -> list[int]:
+        return self._query(self._copy, self._local_copy, shingles)
+
+    def query_terms(self, terms: bytes) -> list[int]:
+        return self._query(self._terms, self._local_terms, terms)
+
+    def _query(self, shared: MinHashLSH, local: MinHashLSH, values: bytes) -> list[int]:
+        if not values:
+            return []
+        minhash = lean(values)
+        if not self.shared:
+            return list(local.query(minhash))
+        try:
+            shared.add_to_query_buffer(minhash)
+            found = set(shared.collect_query_buffer())
+        except Exception as e:
+            raise IndexError_(f"LSH index query failed: {e}") from e
+        if self._pending:
+            found.update(local.query(minhash))
+        return list(found)
+
+    def keys(self) -> set[int]:
+        """Every story id in the index (either part)."""
+        try:
+            found: set[int] = set()
+            for lsh in (self._copy, self._terms):
+                for key in lsh.keys.keys():  # noqa: SIM118 - a datasketch storage, not a dict
+                    found.add(pickle.loads(key) if self.shared else key)  # noqa: S301 - own keys
+            return found | set(self._pending)
+        except Exception as e:
+            raise IndexError_(f"LSH index read failed: {e}") from e
+
+    def __contains__(self, story_id: int) -> bool:
+        return story_id in self._pending or story_id in self._copy or story_id in self._terms
+
+
+def _masked(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
