@@ -409,6 +409,50 @@ def feeds_export(state: _State, output: Path | None) -> None:
         click.echo(f"note: {local} local feed file(s) left out", err=True)
 
 
+# -- index ---------------------------------------------------------------------------------
+@cli.group()
+def index() -> None:
+    """The clustering index: check it against the store, rebuild it."""
+
+
+@index.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def index_status(state: _State, as_json: bool) -> None:
+    """Stories in the window, stale signatures, and the LSH index against the store."""
+    with _pipeline(state, migrate=False) as pipeline:
+        clusterer = pipeline.clusterer
+        keys = clusterer.index.keys()
+        out = {
+            "fingerprint": pipeline.fp_policy.version,
+            "backend": "redis" if clusterer.index.shared else "memory",
+            "namespace": clusterer.index.namespace,
+            "window_stories": clusterer.stories,
+            "window_events": clusterer.events,
+            "stale_signatures": pipeline.stale_signatures,
+            "index_keys": len(keys),
+        }
+    if as_json:
+        _json_out(out)
+        return
+    for key, value in out.items():
+        click.echo(f"{key:>17}: {value}")
+
+
+@index.command("rebuild")
+@pass_state
+def index_rebuild(state: _State) -> None:
+    """Recompute stale signatures and rebuild the LSH index from the store."""
+    from ingestor.pipeline import utcnow
+
+    with _pipeline(state, migrate=False) as pipeline:
+        report = pipeline.rebuild_index(now=utcnow())
+    click.echo(
+        f"recomputed {report['resigned']} signature(s); indexed {report['stories']} stories "
+        f"in {report['events']} events ({report['indexed']} LSH keys)"
+    )
+
+
 # -- database ------------------------------------------------------------------------------
 @cli.group()
 def db() -> None:

@@ -95,6 +95,10 @@ class WriteTx(Protocol):
 
     def set_canonical(self, event_id: int, story_id: int) -> None: ...
 
+    def set_signature(self, story_id: int, signature: Signature) -> None:
+        """Replace a story's signature (recomputed under a new fingerprint version)."""
+        ...
+
     def update_feed(self, feed_id: int, state: FeedState) -> None: ...
 
 
@@ -157,6 +161,16 @@ class Store(Protocol):
         ...
 
     def max_story_id(self) -> int: ...
+
+    def newest_story_time(self) -> datetime | None:
+        """The latest ``when`` (published, else fetched) of any story, or ``None``."""
+        ...
+
+    def iter_unsigned(
+        self, version: str, *, since: datetime | None = None
+    ) -> Iterator[tuple[int, Story]]:
+        """Stories in an event whose signature is missing or of another version, by id."""
+        ...
 
     def iter_index(self, *, since: datetime) -> Iterator[IndexedStory]:
         """Every story in an event whose ``when`` is at or after ``since``, oldest first: what the

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, distinct, func, insert, select, update
 
 from ingestor.errors import NotFound, StoreError
-from ingestor.models import Event, EventDetail, FeedSource, IndexedStory
+from ingestor.models import Event, EventDetail, FeedSource, IndexedStory, Story
 from ingestor.store import migrate as migrations
 from ingestor.store.base import SchemaStatus
 from ingestor.store.engine import (
@@ -42,6 +42,7 @@ from ingestor.store.rows import (
     feed_from_row,
     index_query,
     indexed_from_row,
+    story_from_row,
     variant_from_row,
 )
 from ingestor.store.schema import events, feeds, memberships, stories
@@ -268,6 +269,32 @@ class SQLStore:
         query = index_query().where(stories.c.id > story_id)
         with self._read("stories_since") as conn:
             return [indexed_from_row(row) for row in conn.execute(query)]
+
+    def iter_unsigned(
+        self, version: str, *, since: datetime | None = None
+    ) -> Iterator[tuple[int, Story]]:
+        """Stories in an event whose signature is missing or of another version than
+        ``version`` (and whose time is at or after ``since``), by id: what ``ingestor index
+        rebuild`` recomputes."""
+        query = (
+            select(stories)
+            .join(memberships, memberships.c.story_id == stories.c.id)
+            .where(
+                (stories.c.signature_version.is_(None)) | (stories.c.signature_version != version)
+            )
+            .order_by(stories.c.id)
+        )
+        if since is not None:
+            query = query.where(stories.c.when_at >= since)
+        with self._read("iter_unsigned") as conn:
+            for row in conn.execution_options(yield_per=_YIELD_PER).execute(query):
+                yield row._mapping["id"], story_from_row(row)
+
+    def newest_story_time(self) -> datetime | None:
+        """The latest ``when`` (published, else fetched) of any story, or ``None``."""
+        with self._read("newest_story_time") as conn:
+            value: datetime | None = conn.execute(select(func.max(stories.c.when_at))).scalar()
+            return value
 
     def max_story_id(self) -> int:
         with self._read("max_story_id") as conn:

@@ -239,6 +239,17 @@ class SQLWriteTx:
                 update(events).where(events.c.id == event_id).values(canonical_story_id=story_id)
             )
 
+    def set_signature(self, story_id: int, signature: Signature) -> None:
+        """Replace a story's signature (recomputed under a new fingerprint version)."""
+        with translated("set_signature"):
+            done = self._conn.execute(
+                update(stories)
+                .where(stories.c.id == story_id)
+                .values(signature_version=signature.version, signature=signature.to_bytes())
+            )
+            if done.rowcount == 0:
+                raise NotFound(f"no story {story_id}")
+
     # -- feeds -------------------------------------------------------------------------------
     def update_feed(self, feed_id: int, state: FeedState) -> None:
         """Write a poll's outcome and release any lease on the feed.
