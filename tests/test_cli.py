@@ -430,11 +430,6 @@ def test_a_bad_configuration_file_is_one_line(fresh: Cli) -> None:
     assert line == f"error: {fresh.config}: unknown setting 'fetch_timeout'"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the stale-signature warning tells operators to run `ingestor index rebuild`, "
-    "which does not exist",
-)
 def test_the_stale_signature_hint_names_a_command_that_exists(filled: Cli) -> None:
     """Opening a store whose signatures another fingerprint recipe made warns once, and the
     command its hint names exists."""
