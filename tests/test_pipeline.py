@@ -417,3 +417,23 @@ def test_a_tick_stores_the_healthy_feed_whatever_the_hostile_ones_do(
         assert result.status == "error", name
         assert getattr(result.error, "kind", None) == kind, (name, result.error)
     assert elapsed <= DEADLINE_S + 2.0
+
+
+def test_signatures_of_another_recipe_are_stale_until_rebuilt(tmp_path: Path) -> None:
+    """Reopened under another fingerprint recipe, the stored signatures are counted stale and
+    kept out of the index (never compared with new ones) until ``rebuild_index`` recomputes
+    them."""
+    now = utcnow()
+    with Pipeline.open(make_settings(tmp_path), migrate=True) as first:
+        first.ingest(feed_items(first, "rt-rss.xml", now), now=now)
+    other = make_settings(tmp_path, fingerprint_shingle_size=4)
+    with capture_logs() as logs, Pipeline.open(other, now=now) as reopened:
+        assert reopened.stale_signatures == 3
+        assert reopened.clusterer.stories == 0
+        rebuilt = reopened.rebuild_index(now=now)
+        assert (rebuilt["resigned"], rebuilt["stories"]) == (3, 3)
+        assert reopened.clusterer.stories == 3
+    assert [e["count"] for e in logs if e["event"] == "stale_signatures"] == [3]
+    with Pipeline.open(other, now=now) as again:
+        assert again.stale_signatures == 0
+        assert again.clusterer.stories == 3
