@@ -422,7 +422,7 @@ def index_status(state: _State, as_json: bool) -> None:
     """Stories in the window, stale signatures, and the LSH index against the store."""
     with _pipeline(state, migrate=False) as pipeline:
         clusterer = pipeline.clusterer
-        keys = clusterer.index.keys()
+        keys = clusterer.index.story_ids()
         out = {
             "fingerprint": pipeline.fp_policy.version,
             "backend": "redis" if clusterer.index.shared else "memory",

@@ -335,7 +335,7 @@ class Pipeline:
             "resigned": resigned,
             "stories": loaded,
             "events": self.clusterer.events,
-            "indexed": len(self.clusterer.index.keys()),
+            "indexed": len(self.clusterer.index.story_ids()),
         }
 
     def close(self) -> None:

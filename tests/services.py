@@ -1,4 +1,4 @@
-"""Test access to external services (PostgreSQL), skipping cleanly when they are absent.
+"""Test access to external services (PostgreSQL, Redis), skipping cleanly when they are absent.
 
 A test that needs a server asks for it here. When the server does not answer, the test is skipped
 with the reason, unless ``INGESTOR_TEST_REQUIRE_SERVICES=1`` (as in CI with services), where the
@@ -24,9 +24,11 @@ from sqlalchemy.engine import URL, make_url
 
 __all__ = [
     "DEFAULT_POSTGRES_URL",
+    "DEFAULT_REDIS_URL",
     "postgres_schema",
     "postgres_url",
     "require_postgres",
+    "require_redis",
     "services_required",
     "unavailable",
 ]
@@ -46,7 +48,7 @@ def unavailable(service: str, reason: str) -> NoReturn:
     message = f"{service} unavailable: {reason}"
     if services_required():
         pytest.fail(f"{message} ({REQUIRE_ENV}=1)", pytrace=False)
-    pytest.skip(f"{message} (set {POSTGRES_ENV} to a reachable server)")
+    pytest.skip(f"{message} (set {POSTGRES_ENV} / INGESTOR_TEST_REDIS_URL to a reachable server)")
 
 
 def postgres_url() -> str:
@@ -107,3 +109,29 @@ def postgres_schema(url: str, *, timezone: str | None = None) -> Iterator[str]:
     finally:
         with psycopg.connect(_libpq(url), autocommit=True, connect_timeout=PROBE_TIMEOUT_S) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+REDIS_ENV = "INGESTOR_TEST_REDIS_URL"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+@functools.cache
+def _redis_problem(url: str) -> str | None:
+    try:
+        import redis
+    except ImportError:
+        return "redis-py is not installed"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=PROBE_TIMEOUT_S).ping()
+    except redis.RedisError as e:
+        return str(e) or type(e).__name__
+    return None
+
+
+def require_redis() -> str:
+    """A Redis URL (a database tests may empty), or skip/fail when the server does not answer."""
+    url = os.environ.get(REDIS_ENV, "").strip() or DEFAULT_REDIS_URL
+    problem = _redis_problem(url)
+    if problem is not None:
+        unavailable("Redis", f"{url}: {problem}")
+    return url

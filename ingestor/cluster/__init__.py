@@ -404,7 +404,7 @@ class Clusterer:
         than ``newest_id`` (the newest the store showed) are left alone: another daemon may
         have just written them."""
         items = {item.story_id: item for item in stories if item.story_id in self._indexed}
-        present = self.index.keys()
+        present = self.index.story_ids()
         missing = sorted(set(items) - present)
         extra = sorted(k for k in present - set(self._story_event) if k <= newest_id)
         for story_id in missing:

@@ -130,14 +130,13 @@ class LSHIndex:
             return 0
         pending, self._pending = self._pending, {}
         try:
-            with self._copy.insertion_session() as copies, self._terms.insertion_session() as terms:
-                for story_id, (term_values, shingle_values) in pending.items():
-                    # Only this process writes its own stories, and only once, so no
-                    # duplicate check (a round trip per story) is needed.
-                    if shingle_values:
-                        copies.insert(story_id, lean(shingle_values), check_duplication=False)
-                    if term_values:
-                        terms.insert(story_id, lean(term_values), check_duplication=False)
+            pipe = self._copy.keys._redis.pipeline(transaction=False)
+            for story_id, (term_values, shingle_values) in pending.items():
+                if shingle_values:
+                    _queue_insert(pipe, self._copy, story_id, lean(shingle_values))
+                if term_values:
+                    _queue_insert(pipe, self._terms, story_id, lean(term_values))
+            pipe.execute()
         except Exception as e:
             raise IndexError_(f"LSH index write failed: {e}") from e
         finally:
@@ -151,7 +150,7 @@ class LSHIndex:
 
     def clear(self) -> None:
         """Empty the index (``ingestor index rebuild``)."""
-        for story_id in self.keys():
+        for story_id in self.story_ids():
             self.remove([story_id])
 
     # -- reading -------------------------------------------------------------------------------
@@ -168,15 +167,14 @@ class LSHIndex:
         if not self.shared:
             return list(local.query(minhash))
         try:
-            shared.add_to_query_buffer(minhash)
-            found = set(shared.collect_query_buffer())
+            found = _pipelined_query(shared, minhash)
         except Exception as e:
             raise IndexError_(f"LSH index query failed: {e}") from e
         if self._pending:
             found.update(local.query(minhash))
         return list(found)
 
-    def keys(self) -> set[int]:
+    def story_ids(self) -> set[int]:
         """Every story id in the index (either part)."""
         try:
             found: set[int] = set()
@@ -189,6 +187,37 @@ class LSHIndex:
 
     def __contains__(self, story_id: int) -> bool:
         return story_id in self._pending or story_id in self._copy or story_id in self._terms
+
+
+# datasketch's Redis storage sends one round trip per band, both for queries (its query buffer
+# included, in 2.0) and for each storage's buffer in an insertion session: 89 round trips per
+# story with our two indexes. These two helpers write and read exactly the same Redis layout
+# through datasketch's own storage objects and band hashing, but queue every command of a story
+# (or of a whole batch) on one pipeline. They rely on MinHashLSH's ``hashranges``, ``_H``,
+# ``keys`` and ``hashtables`` and the storages' ``_insert``/``_get_items``/``redis_key``, stable
+# within datasketch 2.x (pinned); ``tests/test_index.py`` checks the layout against datasketch's
+# own ``insert`` and ``query``.
+def _bands(lsh: MinHashLSH, minhash: LeanMinHash) -> list[bytes]:
+    return [lsh._H(minhash.hashvalues[start:end]) for start, end in lsh.hashranges]
+
+
+def _queue_insert(pipe: Any, lsh: MinHashLSH, story_id: int, minhash: LeanMinHash) -> None:
+    key = pickle.dumps(story_id)
+    bands = _bands(lsh, minhash)
+    lsh.keys._insert(pipe, key, *bands)
+    for band, table in zip(bands, lsh.hashtables, strict=True):
+        table._insert(pipe, band, key)
+
+
+def _pipelined_query(lsh: MinHashLSH, minhash: LeanMinHash) -> set[int]:
+    bands = _bands(lsh, minhash)
+    pipe = lsh.keys._redis.pipeline(transaction=False)
+    for band, table in zip(bands, lsh.hashtables, strict=True):
+        table._get_items(pipe, table.redis_key(band))
+    found: set[int] = set()
+    for members in pipe.execute():
+        found.update(pickle.loads(m) for m in members)  # noqa: S301 - keys we pickled
+    return found
 
 
 def _masked(url: str) -> str:
