@@ -82,12 +82,16 @@ def run_daemon(
     stop = stop or threading.Event()
     totals = TickTotals()
     started = time.monotonic()
+    crashed: list[BaseException] = []
 
     def job() -> None:
         try:
             run_tick(pipeline, totals)
-        except Exception:
+        except Exception as error:
+            # A bug: stop, and let it reach the caller so the process exits non-zero and a
+            # supervisor restarts it.
             log.critical("tick_crashed", exc_info=True)
+            crashed.append(error)
             stop.set()
             raise
         if on_tick is not None:
@@ -130,5 +134,8 @@ def run_daemon(
         duplicates=totals.duplicates,
         new_events=totals.new_events,
         uptime_s=int(time.monotonic() - started),
+        crashed=bool(crashed),
     )
+    if crashed:
+        raise crashed[0]
     return totals

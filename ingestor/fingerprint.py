@@ -59,8 +59,14 @@ class FingerprintPolicy:
     def version(self) -> str:
         return (
             f"fp1-w{self.shingle_size}-p{self.num_perm}-k{self.key_terms}-t{self.max_terms}"
-            f"-n{self.name_boost:g}-h{self.title_boost:g}"
+            f"-n{_exact(self.name_boost)}-h{_exact(self.title_boost)}"
         )
+
+
+def _exact(value: float) -> str:
+    """A short spelling of ``value`` that still tells it apart from every other float."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
 
 
 DEFAULT_POLICY = FingerprintPolicy()
@@ -160,13 +166,17 @@ _HASHES_LIMIT = 1 << 20
 def _token_hashes(words: Collection[str]) -> dict[str, int]:
     """A table holding the CRC-32 of every word in ``words`` (and of others seen before). A
     plain dict memo: looking words up through ``map(table.__getitem__, ...)`` stays in C."""
-    missing = [w for w in words if w not in _HASHES]
-    if len(_HASHES) + len(missing) > _HASHES_LIMIT:
-        _HASHES.clear()
+    global _HASHES
+    table = _HASHES
+    missing = [w for w in words if w not in table]
+    if len(table) + len(missing) > _HASHES_LIMIT:
+        # A fresh table, bound once it is filled: threads still reading the old one keep it.
+        table = {}
         missing = list(words)
     for word in missing:
-        _HASHES[word] = zlib.crc32(word.encode("utf-8"))
-    return _HASHES
+        table[word] = zlib.crc32(word.encode("utf-8"))
+    _HASHES = table
+    return table
 
 
 def _shingle_hashes(

@@ -9,7 +9,7 @@ Does not: know about stories, signatures or events.
 Choices (measured in ``docs/design.md``):
 
 * Tokens are Unicode letter/digit runs; apostrophes stay inside words (``o'brien``) and dots or
-  commas only inside numbers (``6.1``, ``1,000``), so "runway.The" is two tokens.
+  commas only before digits (``6.1``, ``1,000``), so "runway.The" is two tokens.
 * A story's *terms* are its content words (stopwords and one-letter tokens dropped), counted in
   the text, with the headline counted ``title_boost`` times and capitalized words that do not
   start a sentence (names: "Rodong Sinmun", "Lohan", "Klitschko") counted ``name_boost`` times.
@@ -41,7 +41,7 @@ __all__ = [
 
 # Apostrophes stay inside words ("o'brien") except a possessive "'s", which ends the word (the
 # "s" left over is a one-letter token: kept in shingles, never a term).
-_TOKEN = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+(?:'(?![sS]\b)[^\W_]+)*")
+_TOKEN = re.compile(r"[^\W_]+(?:'(?![sS]\b)[^\W_]+)*(?:[.,]\d+)*")
 _UPPER = "A-Z\u00c0-\u00d6\u00d8-\u00de\u0391-\u03a9\u0410-\u042f"
 _LOWER = "a-z\u00df-\u00f6\u00f8-\u00ff\u03b1-\u03c9\u0430-\u044f"
 # A name: a capitalized word in mid-sentence, i.e. right after a lower-case word, a digit or a
@@ -145,18 +145,21 @@ def background_idf(word: str) -> float:
     dict (a hot path: every term of every story), emptied when it reaches ``_IDF_LIMIT``."""
     value = _IDF.get(word)
     if value is None:
-        if len(_IDF) >= _IDF_LIMIT:
-            _IDF.clear()
-        value = _IDF[word] = -math.log(max(background_df(word), 1e-9))
+        value = background_idfs((word,))[word]
     return value
 
 
 def background_idfs(words: Iterable[str]) -> dict[str, float]:
     """A table holding ``background_idf`` of every word in ``words`` (and of others seen
     before), for C-level lookups on the hot path."""
-    missing = [w for w in words if w not in _IDF]
-    if len(_IDF) + len(missing) > _IDF_LIMIT:
-        _IDF.clear()
+    global _IDF
+    table = _IDF
+    missing = [w for w in words if w not in table]
+    if len(table) + len(missing) > _IDF_LIMIT:
+        # A fresh table, bound once it is filled: threads still reading the old one keep it.
+        table = {}
+        missing = list(words)
     for word in missing:
-        _IDF[word] = -math.log(max(background_df(word), 1e-9))
-    return _IDF
+        table[word] = -math.log(max(background_df(word), 1e-9))
+    _IDF = table
+    return table

@@ -39,14 +39,16 @@ _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 def parse_since(value: str, *, now: datetime | None = None) -> datetime:
     """``24h``, ``7d``, ``30m``, ``2w`` before now, or an ISO-8601 date or time (UTC if no zone)."""
     now = now or datetime.now(UTC)
-    match = _RELATIVE.match(value.strip().lower())
-    if match:
-        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     try:
+        match = _RELATIVE.match(value.strip().lower())
+        if match:
+            return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
         when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError as e:
-        raise ConfigError(f"--since: {value!r} is neither a time nor like 24h or 7d") from e
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except (ValueError, OverflowError) as e:
+        raise ConfigError(
+            f"--since: {one_line(value)!r} is neither a time nor a span like 24h or 7d"
+        ) from e
 
 
 def feed_target(value: str) -> str:
@@ -158,11 +160,11 @@ def detail_text(detail: EventDetail, *, explain: bool = False) -> str:
         f"Event {event.id}: {event.size} variant(s) from {event.sources} source(s), "
         f"first seen {_time(event.first_seen)}, last seen {_time(event.last_seen)} UTC",
         "",
-        f"Canonical story ({story.source}, {_time(story.when)}):",
+        f"Canonical story ({_cut(story.source, 80)}, {_time(story.when)}):",
         f"  {_cut(story.title, 200)}",
     ]
     if story.url:
-        lines.append(f"  {story.url}")
+        lines.append(f"  {_cut(story.url, 300)}")
     lines += textwrap.wrap(
         _cut(story.text, 600), width=96, initial_indent="  ", subsequent_indent="  "
     )
@@ -182,7 +184,7 @@ def detail_text(detail: EventDetail, *, explain: bool = False) -> str:
     lines.append("(* canonical)")
     if explain:
         for v in detail.variants:
-            lines += ["", f"Story {v.story_id} ({v.story.source}): joined as {v.reason}"]
+            lines += ["", f"Story {v.story_id} ({_cut(v.story.source, 80)}): joined as {v.reason}"]
             if v.signals:
                 signals = ", ".join(f"{k}={v.signals[k]:g}" for k in sorted(v.signals))
                 lines.append(f"  signals: {signals}")

@@ -254,11 +254,6 @@ def test_undo_restores_the_previous_state() -> None:
     assert all(clusterer.event_of(100 + i) is None for i in range(len(batch)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="undo does not restore the newest time seen, so a later evict() measures the window "
-    "from a story that was taken back and drops events it should keep",
-)
 def test_undo_restores_the_eviction_horizon() -> None:
     """After taking back a story dated days after everything else, ``evict()`` keeps what it
     kept before that story arrived."""

@@ -262,7 +262,7 @@ def test_a_tick_that_crashes_stops_the_daemon(tmp_path: Path) -> None:
     watchdog = threading.Timer(WAIT_S, stop.set)  # never reached unless the crash is ignored
     watchdog.start()
     try:
-        with capture_logs() as logs:
+        with capture_logs() as logs, pytest.raises(RuntimeError, match="due_feeds exploded"):
             run_daemon(pipeline, tick_s=1, stop=stop, install_signals=False)
     finally:
         watchdog.cancel()
@@ -273,11 +273,6 @@ def test_a_tick_that_crashes_stops_the_daemon(tmp_path: Path) -> None:
     assert [entry["event"] for entry in logs].count("daemon_stopped") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="run_daemon returns normally after a crashed tick, so `ingestor run` exits 0 and a "
-    "supervisor never learns that the daemon died of a bug",
-)
 def test_a_crashed_tick_is_re_raised_by_run_daemon(tmp_path: Path) -> None:
     """After a tick crashes with a bug, ``run_daemon`` shuts down and re-raises it, so the
     process ends with a non-zero status."""

@@ -146,11 +146,6 @@ def test_different_recipes_have_different_versions(
     assert (a.version == b.version) == (a == b)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FingerprintPolicy.version formats the boosts with :g (6 significant digits), so "
-    "recipes whose boosts differ beyond that share a version while their signatures differ",
-)
 def test_boosts_that_differ_in_any_digit_have_different_versions() -> None:
     """Boosts that differ only in the seventh significant digit still name different recipes:
     they give different signatures."""
@@ -162,11 +157,6 @@ def test_boosts_that_differ_in_any_digit_have_different_versions() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="the token-hash and background-IDF memo tables are cleared in place when full, "
-    "while another thread may be reading the table it was handed: KeyError",
-)
 def test_fingerprinting_from_many_threads_survives_full_memo_tables(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

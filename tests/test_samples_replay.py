@@ -214,11 +214,6 @@ def test_replaying_the_feeds_twice_stores_each_story_once(tmp_path: Path) -> Non
     assert_expected_events(stored, articles=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an article and its feed entry share a URL, so each replay rewrites the story's "
-    "text to the other one (update_story) until max_revisions is reached",
-)
 def test_replaying_feeds_and_articles_twice_is_all_duplicates(tmp_path: Path) -> None:
     """A second replay of the same feeds and articles changes nothing: every item is a
     duplicate, none an edit, and the stored texts stay as the first pass left them."""

@@ -111,6 +111,7 @@ class Undo:
     terms: tuple[str, ...]
     new_event: bool
     previous_span: tuple[datetime, datetime] | None
+    previous_newest: datetime | None
 
 
 class Clusterer:
@@ -334,9 +335,10 @@ class Clusterer:
                 self._shingles[story_id] = np.frombuffer(signature.shingles, "<u4")
             if index:
                 self.index.insert(story_id, terms=signature.terms, shingles=signature.shingles)
+        previous_newest = self._newest
         if self._newest is None or when > self._newest:
             self._newest = when
-        return Undo(story_id, event_id, vector, terms, new_event, previous_span)
+        return Undo(story_id, event_id, vector, terms, new_event, previous_span, previous_newest)
 
     def undo(self, changes: Iterable[Undo]) -> None:
         """Take back ``add`` calls, newest first (their transaction did not commit)."""
@@ -353,6 +355,7 @@ class Clusterer:
                 event.first, event.last = change.previous_span
             self._df.subtract(change.terms)
             self._n -= 1
+            self._newest = change.previous_newest
             self._forget(change.story_id)
         self.index.rollback()
         self._cache = None

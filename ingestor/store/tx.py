@@ -102,9 +102,10 @@ class SQLWriteTx:
         The story keeps its identity and its place in time: ``source``, ``guid``, ``url``,
         ``published``, ``fetched`` and ``when_at`` stay, so event counters stay right;
         ``updated_at`` and the revision's ``replaced_at`` are the new version's ``fetched``.
-        Returns ``False`` and changes nothing when the hash is unchanged, the cap of
-        ``max_revisions`` is reached, or the new text is already stored as another story of the
-        same source.
+        Returns ``False`` and changes nothing when the hash is unchanged or is one of the
+        story's earlier revisions (two copies of one story taking turns, an article replayed
+        beside its feed entry, are not edits), the cap of ``max_revisions`` is reached, or the
+        new text is already stored as another story of the same source.
         """
         with translated("update_story"):
             row = self._conn.execute(
@@ -119,6 +120,14 @@ class SQLWriteTx:
             if row is None:
                 raise NotFound(f"no story {story_id}")
             if row.content_hash == story.content_hash or row.revisions >= self._max_revisions:
+                return False
+            earlier = self._conn.execute(
+                select(story_revisions.c.story_id).where(
+                    story_revisions.c.story_id == story_id,
+                    story_revisions.c.content_hash == story.content_hash,
+                )
+            ).first()
+            if earlier is not None:
                 return False
             taken = self._conn.execute(
                 select(stories.c.id).where(
