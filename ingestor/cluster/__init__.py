@@ -75,7 +75,7 @@ class ClusterPolicy:
     time_penalty: float = 0.1
     """Added to ``rewrite_threshold`` for a story a whole window away from an event's span
     (proportionally less for less): see ``Clusterer.threshold``."""
-    redundant_copy: float = 0.9
+    redundant_copy: float = 0.8
     """A copy at least this alike (shingle Jaccard) with a member is not indexed on its own."""
     canonical: CanonicalRule = "agency"
     source_priority: tuple[str, ...] = ()
@@ -319,10 +319,13 @@ class Clusterer:
             event.first = min(event.first, when)
             event.last = max(event.last, when)
         centroid = event.centroid
-        dot = sum(x * centroid.get(t, 0.0) for t, x in vector.items())
+        get = centroid.get
+        dot = 0.0
         for term, x in vector.items():
-            centroid[term] = centroid.get(term, 0.0) + x
-        event.norm2 += 2.0 * dot + sum(x * x for x in vector.values())
+            before = get(term, 0.0)
+            dot += x * before
+            centroid[term] = before + x
+        event.norm2 += 2.0 * dot + (1.0 if vector else 0.0)  # |C+v|^2 = |C|^2 + 2C.v + |v|^2
         event.members.append(
             Member(story_id, when, source, signature.length, tuple(signature.credits))
         )
