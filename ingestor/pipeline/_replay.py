@@ -1,0 +1,176 @@
+"""Replay and evaluation: files and labelled streams through the same normalize, fingerprint
+and ingest steps as a poll.
+
+Owns: ``Replaying`` (``Pipeline.replay``, kept in its own file) and ``evaluate_dataset``, which
+replays a labelled stream into a throwaway SQLite store and scores the events it formed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+
+from ingestor import normalize
+from ingestor.budget import BudgetRunner
+from ingestor.cluster import Clusterer
+from ingestor.config import Settings
+from ingestor.errors import IngestorError, NormalizeError, ParseError
+from ingestor.fingerprint import FingerprintPolicy, fingerprint
+from ingestor.models import FeedState, Signature, Story
+from ingestor.pipeline._wiring import BatchCounts, ReplaySummary, parse_and_normalize, utcnow
+from ingestor.replay import ArticleFile, FeedFile, Record, iter_replay
+
+if TYPE_CHECKING:
+    from ingestor.evaluate import EvalReport
+
+__all__ = ["Replaying", "evaluate_dataset"]
+
+log = structlog.get_logger()
+
+
+class Replaying:
+    """Part of ``Pipeline`` (see ``ingestor.pipeline``)."""
+
+    settings: Settings
+    clusterer: Clusterer
+    fp_policy: FingerprintPolicy
+    _budget: BudgetRunner
+
+    def ingest(
+        self,
+        items: Sequence[tuple[Story, Signature]],
+        *,
+        feed_id: int | None = None,
+        feed_state: FeedState | None = None,
+        now: datetime,
+    ) -> BatchCounts:
+        raise NotImplementedError  # Pipeline.ingest
+
+    def replay(
+        self,
+        paths: Sequence[Path],
+        *,
+        now: datetime | None = None,
+        batch: int = 200,
+        progress: Callable[[int], None] | None = None,
+        on_record: Callable[[Record, int | None], None] | None = None,
+    ) -> ReplaySummary:
+        """Feed files, article files and record streams through normalize -> fingerprint ->
+        ingest. ``on_record`` hears every dataset record with the event it landed in."""
+        now = now or utcnow()
+        started = time.monotonic()
+        summary = ReplaySummary()
+        pending: list[tuple[Story, Signature]] = []
+        records: list[Record | None] = []
+
+        def flush() -> None:
+            if not pending:
+                return
+            counts = self.ingest(pending, now=now)
+            summary.counts.add(counts)
+            if on_record is not None:
+                for position, record in enumerate(records):
+                    if record is not None:
+                        on_record(record, counts.events.get(position))
+            pending.clear()
+            records.clear()
+
+        for item in iter_replay(paths):
+            summary.items += 1
+            if progress is not None:
+                progress(1)
+            if isinstance(item, IngestorError):
+                summary.errors += 1
+                summary.error_messages.append(str(item))
+                log.warning("replay_skipped", error=str(item), error_kind=item.kind)
+                continue
+            try:
+                stories = self._replay_stories(item, now=now)
+            except (ParseError, NormalizeError) as error:
+                summary.errors += 1
+                summary.error_messages.append(f"{item.path}: {error}")
+                log.warning("replay_skipped", path=item.path, error=str(error))
+                if isinstance(item, Record) and on_record is not None:
+                    on_record(item, None)
+                continue
+            for story in stories:
+                pending.append((story, fingerprint(story, self.fp_policy)))
+                records.append(item if isinstance(item, Record) else None)
+            if len(pending) >= batch:
+                flush()
+        flush()
+        self.clusterer.evict()
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    def _replay_stories(
+        self, item: FeedFile | ArticleFile | Record, *, now: datetime
+    ) -> list[Story]:
+        if isinstance(item, FeedFile):
+            _, stories, _skipped = self._budget.run(
+                parse_and_normalize,
+                item.body,
+                url=item.uri,
+                content_type=None,
+                max_entries=self.settings.parse_max_entries,
+                now=now,
+            )
+            return list(stories)
+        return [
+            normalize.normalize_article(
+                item.text,
+                is_html=item.is_html,
+                title=item.title,
+                url=item.url,
+                source=item.source,
+                published=item.published,
+                fetched=now,
+                external_id=item.id if isinstance(item, Record) else None,
+            )
+        ]
+
+
+def evaluate_dataset(
+    path: Path,
+    settings: Settings,
+    *,
+    assignments: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> EvalReport:
+    """Stream a labelled dataset, in file order, through normalize -> fingerprint -> cluster with
+    a throwaway SQLite store, and score the predicted events against the gold ones."""
+    import json
+    import tempfile
+
+    from ingestor import evaluate
+
+    gold: list[str] = []
+    predicted: list[str] = []
+    datasets: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="ingestor-eval-") as tmp:
+        scratch = settings.model_copy(update={"database_url": f"sqlite:///{Path(tmp) / 'eval.db'}"})
+        out = assignments.open("w", encoding="utf-8") if assignments else None
+        try:
+            from ingestor.pipeline import Pipeline
+
+            with Pipeline.open(scratch, migrate=True) as pipeline:
+
+                def record(item: Record, event_id: int | None) -> None:
+                    # A document that could not be read is an event of its own.
+                    label = f"e{event_id}" if event_id is not None else f"unread:{item.id}"
+                    gold.append(item.event or f"unlabelled:{item.id}")
+                    predicted.append(label)
+                    datasets.append(item.dataset or "")
+                    if out is not None:
+                        out.write(json.dumps({"id": item.id, "event_id": event_id}) + "\n")
+
+                summary = pipeline.replay([path], progress=progress, on_record=record)
+        finally:
+            if out is not None:
+                out.close()
+    return evaluate.score(gold, predicted, datasets, seconds=summary.seconds)
