@@ -472,11 +472,6 @@ def _paced_body(total: int, interval_s: float) -> Route:
     return route
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the body cap is per fetch: a tick holds up to fetch_workers x cap while oversized "
-    "bodies are read, since each fetch keeps its decoded pieces in memory until the cap",
-)
 def test_tick_memory_stays_within_twice_the_body_cap(tmp_path: Path) -> None:
     """Four oversized bodies in flight in one tick grow memory by less than twice the body cap."""
     hosts = [f"big{i}.test" for i in range(4)]
@@ -491,11 +486,6 @@ def test_tick_memory_stays_within_twice_the_body_cap(tmp_path: Path) -> None:
     assert peak < 2 * CAP, f"peak {peak / 2**20:.1f} MiB"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a BodyTooLarge error keeps its traceback, whose _read_body frame still holds the "
-    "decoded pieces: every oversized feed's capped body lives as long as its FeedRunResult",
-)
 def test_results_of_oversized_feeds_do_not_keep_their_bodies(tmp_path: Path) -> None:
     """Holding a tick's results (as ``tick()`` itself does until its last feed is polled, and the
     daemon until it has logged them) keeps less than one body cap of memory, however many feeds

@@ -39,6 +39,7 @@ import email.utils
 import http
 import os
 import stat
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -118,6 +119,23 @@ class _Slot:
         self.users = 0
 
 
+SPOOL_BYTES = 256 * 1024
+"""Body bytes a fetch keeps in memory while reading; beyond that it spools to a temporary file."""
+
+
+def _bare(error: FetchError) -> FetchError:
+    """``error`` without tracebacks (its own and its causes'): a failure is kept as a value in
+    results and logs, and a traceback would keep every local of the failed fetch alive with
+    it, an oversized body included."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
+    return error
+
+
 class Fetcher:
     """Fetches feeds; thread-safe, one instance shared by the daemon's worker threads."""
 
@@ -149,7 +167,7 @@ class Fetcher:
             else:
                 result = self._fetch_http(source, now, start + self._policy.timeout_s, where)
         except FetchError as e:
-            result = FetchResult(url=where[-1], status="error", fetched_at=now, error=e)
+            result = FetchResult(url=where[-1], status="error", fetched_at=now, error=_bare(e))
         return replace(result, elapsed_ms=int((time.monotonic() - start) * 1000))
 
     # -- http ------------------------------------------------------------------------------
@@ -288,22 +306,25 @@ class Fetcher:
         if length.isascii() and length.isdigit() and int(length[:20]) > cap:
             raise BodyTooLarge(f"Content-Length {length[:20]} is over the {cap}-byte cap")
         chain = decoders(response.headers.get("content-encoding", ""))
-        pieces: list[bytes] = []  # joined once at the end: no reallocation copies on the way
-        size = raw = 0
-        for data in response.iter_raw():
-            raw += len(data)
-            if raw > cap:
-                raise BodyTooLarge(f"the body passed the {cap}-byte cap")
-            for piece in decode(chain, data):
-                size += len(piece)
-                if size > cap:
-                    raise BodyTooLarge(f"the decoded body passed the {cap}-byte cap")
-                pieces.append(piece)
-            if time.monotonic() > deadline:
-                raise FetchTimeout(
-                    f"the {self._policy.timeout_s:g}s deadline passed reading the body"
-                )
-        return b"".join(pieces)
+        # In memory up to SPOOL_BYTES, then on disk: however many feeds of a tick are reading
+        # oversized bodies at once, each holds at most that much memory until its cap stops it.
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as body:
+            size = raw = 0
+            for data in response.iter_raw():
+                raw += len(data)
+                if raw > cap:
+                    raise BodyTooLarge(f"the body passed the {cap}-byte cap")
+                for piece in decode(chain, data):
+                    size += len(piece)
+                    if size > cap:
+                        raise BodyTooLarge(f"the decoded body passed the {cap}-byte cap")
+                    body.write(piece)
+                if time.monotonic() > deadline:
+                    raise FetchTimeout(
+                        f"the {self._policy.timeout_s:g}s deadline passed reading the body"
+                    )
+            body.seek(0)
+            return body.read()
 
     # -- local files -----------------------------------------------------------------------
 
