@@ -28,7 +28,8 @@ from sweep import load  # the sibling benchmark's cached loader
 
 def _index(url: str, signatures: list[Signature]) -> LSHIndex:
     return LSHIndex(
-        num_perm=len(signatures[0].shingles) // 4,
+        num_perm=len(signatures[0].terms) // 4,
+        copy_perm=len(signatures[0].shingles) // 4,
         copy_threshold=0.5,
         candidate_threshold=0.1,
         url=url,

@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                 fp = replace(fp, **{name: value})
             else:
                 cp = replace(cp, **{name: value})
-        cp = replace(cp, num_perm=fp.num_perm)
+        cp = replace(cp, num_perm=fp.num_perm, shingle_perm=fp.shingle_perm)
         report, seconds = run(records, stories, fp, cp)
         label = " ".join(f"{n}={v}" for (n, _), v in zip(axes, combo, strict=True)) or "defaults"
         if args.json:

@@ -80,6 +80,7 @@ class Settings(BaseModel):
 
     # -- fingerprint (changing any of these makes stored signatures stale) ------------------
     fingerprint_shingle_size: int = Field(5, ge=2, le=12)
+    fingerprint_shingle_perm: int = Field(64, ge=16, le=1024)
     fingerprint_num_perm: int = Field(128, ge=16, le=1024)
     fingerprint_key_terms: int = Field(48, ge=4, le=1000)
     fingerprint_max_terms: int = Field(200, ge=10, le=5000)

@@ -37,7 +37,7 @@ def redis_url() -> str:
 
 def _index(url: str = "", namespace: str | None = None) -> LSHIndex:
     return LSHIndex(
-        num_perm=128, copy_threshold=0.5, candidate_threshold=0.1, url=url,
+        num_perm=128, copy_perm=64, copy_threshold=0.5, candidate_threshold=0.1, url=url,
         namespace=namespace or f"test-{uuid.uuid4().hex[:8]}",
     )  # fmt: skip
 

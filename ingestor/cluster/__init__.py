@@ -70,6 +70,7 @@ class ClusterPolicy:
     prior_docs: int = 2000
     """``N0``: how many documents' worth of weight the background frequencies carry."""
     num_perm: int = 128
+    shingle_perm: int = 64
     max_candidates: int = 12
     """Events verified per story: those with the most LSH hits (plus every copy's event)."""
     time_penalty: float = 0.1
@@ -122,6 +123,7 @@ class Clusterer:
         self.policy = policy
         self.index = index or LSHIndex(
             num_perm=policy.num_perm,
+            copy_perm=policy.shingle_perm,
             copy_threshold=policy.copy_threshold,
             candidate_threshold=policy.candidate_threshold,
         )

@@ -62,16 +62,20 @@ class LSHIndex:
         self,
         *,
         num_perm: int,
+        copy_perm: int | None = None,
         copy_threshold: float,
         candidate_threshold: float,
         url: str = "",
         namespace: str = "ingestor",
     ) -> None:
         self.num_perm = num_perm
+        self.copy_perm = copy_perm or num_perm
         self._thresholds = (copy_threshold, candidate_threshold)
         self.url = url
         self.shared = bool(url)
-        self.namespace = f"{namespace}:c{copy_threshold:g}:t{candidate_threshold:g}:p{num_perm}"
+        self.namespace = (
+            f"{namespace}:c{copy_threshold:g}:t{candidate_threshold:g}:p{self.copy_perm}-{num_perm}"
+        )
         self._pending: dict[int, tuple[bytes, bytes]] = {}
         self._copy, self._terms = self._pair(url)
         self._local_copy, self._local_terms = self._pair("") if url else (self._copy, self._terms)
@@ -89,7 +93,7 @@ class LSHIndex:
             ]
         try:
             return (
-                MinHashLSH(copy_threshold, self.num_perm, storage_config=configs[0]),
+                MinHashLSH(copy_threshold, self.copy_perm, storage_config=configs[0]),
                 MinHashLSH(candidate_threshold, self.num_perm, storage_config=configs[1]),
             )
         except Exception as e:  # redis-py errors: connection refused, auth, bad database

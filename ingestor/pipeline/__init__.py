@@ -112,6 +112,7 @@ class Pipeline(IndexMaintenance, Replaying):
             policy,
             index=LSHIndex(
                 num_perm=policy.num_perm,
+                copy_perm=policy.shingle_perm,
                 copy_threshold=policy.copy_threshold,
                 candidate_threshold=policy.candidate_threshold,
                 url=settings.index_url,

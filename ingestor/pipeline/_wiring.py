@@ -40,6 +40,7 @@ def utcnow() -> datetime:
 def fingerprint_policy(settings: Settings) -> FingerprintPolicy:
     return FingerprintPolicy(
         shingle_size=settings.fingerprint_shingle_size,
+        shingle_perm=settings.fingerprint_shingle_perm,
         num_perm=settings.fingerprint_num_perm,
         key_terms=settings.fingerprint_key_terms,
         max_terms=settings.fingerprint_max_terms,
@@ -57,6 +58,7 @@ def cluster_policy(settings: Settings) -> ClusterPolicy:
         time_penalty=settings.cluster_time_penalty,
         prior_docs=settings.cluster_prior_docs,
         num_perm=settings.fingerprint_num_perm,
+        shingle_perm=settings.fingerprint_shingle_perm,
         max_candidates=settings.cluster_max_candidates,
         canonical=settings.cluster_canonical,
         source_priority=settings.cluster_source_priority,
