@@ -164,24 +164,12 @@ def agency_credits(text: str, *, words: Collection[str] | None = None) -> tuple[
 _MULTIPLIERS = (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F, 0x165667B1, 0xD3A2646C, 0xFD7046C5)
 
 
-_HASHES: dict[str, int] = {}
-_HASHES_LIMIT = 1 << 20
+_HASHES = lexicon.WordTable(lambda word: zlib.crc32(word.encode("utf-8")), limit=1 << 20)
 
 
 def _token_hashes(words: Collection[str]) -> dict[str, int]:
-    """A table holding the CRC-32 of every word in ``words`` (and of others seen before). A
-    plain dict memo: looking words up through ``map(table.__getitem__, ...)`` stays in C."""
-    global _HASHES
-    table = _HASHES
-    missing = [w for w in words if w not in table]
-    if len(table) + len(missing) > _HASHES_LIMIT:
-        # A fresh table, bound once it is filled: threads still reading the old one keep it.
-        table = {}
-        missing = list(words)
-    for word in missing:
-        table[word] = zlib.crc32(word.encode("utf-8"))
-    _HASHES = table
-    return table
+    """A table holding the CRC-32 of every word in ``words`` (see ``lexicon.WordTable``)."""
+    return _HASHES.fill(words)
 
 
 def _shingle_hashes(

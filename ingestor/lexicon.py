@@ -26,11 +26,15 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
 
 __all__ = [
     "STOPWORDS",
+    "WordTable",
     "analyze",
     "background_df",
     "background_idf",
@@ -136,30 +140,44 @@ def background_df(word: str) -> float:
     return 1.0 - math.exp(-_frequency(word) * BACKGROUND_DOC_LENGTH)
 
 
-_IDF: dict[str, float] = {}
-_IDF_LIMIT = 1 << 18
+class WordTable(Generic[V]):
+    """A memo of ``compute(word)`` as a plain dict, for the hot paths that look many words up at
+    once (``map(table.__getitem__, words)`` stays in C). ``fill`` adds what is missing and
+    returns the table. When it would pass ``limit`` entries a fresh dict is started and bound
+    once filled, so threads still reading the old one are never disturbed."""
+
+    def __init__(self, compute: Callable[[str], V], limit: int) -> None:
+        self._compute = compute
+        self._limit = limit
+        self._table: dict[str, V] = {}
+
+    def fill(self, words: Iterable[str]) -> dict[str, V]:
+        table = self._table
+        words = list(words)
+        missing = [w for w in words if w not in table]
+        if len(table) + len(missing) > self._limit:
+            table = {}
+            missing = words
+        compute = self._compute
+        for word in missing:
+            table[word] = compute(word)
+        self._table = table
+        return table
+
+    def get(self, word: str) -> V:
+        value = self._table.get(word)
+        return self.fill((word,))[word] if value is None else value
+
+
+_IDF = WordTable(lambda word: -math.log(max(background_df(word), 1e-9)), limit=1 << 18)
 
 
 def background_idf(word: str) -> float:
-    """``-ln(background_df(word))``, floored for words no corpus has seen. Memoized in a plain
-    dict (a hot path: every term of every story), emptied when it reaches ``_IDF_LIMIT``."""
-    value = _IDF.get(word)
-    if value is None:
-        value = background_idfs((word,))[word]
-    return value
+    """``-ln(background_df(word))``, floored for words no corpus has seen (memoized)."""
+    return _IDF.get(word)
 
 
 def background_idfs(words: Iterable[str]) -> dict[str, float]:
     """A table holding ``background_idf`` of every word in ``words`` (and of others seen
     before), for C-level lookups on the hot path."""
-    global _IDF
-    table = _IDF
-    missing = [w for w in words if w not in table]
-    if len(table) + len(missing) > _IDF_LIMIT:
-        # A fresh table, bound once it is filled: threads still reading the old one keep it.
-        table = {}
-        missing = list(words)
-    for word in missing:
-        table[word] = -math.log(max(background_df(word), 1e-9))
-    _IDF = table
-    return table
+    return _IDF.fill(words)

@@ -164,8 +164,8 @@ def test_fingerprinting_from_many_threads_survives_full_memo_tables(
     """Several threads fingerprinting at once (as a tick's poll workers do) never fail, even
     when the memo tables fill up and start over. The tables are made small so that happens
     within the test."""
-    monkeypatch.setattr(fingerprint_module, "_HASHES_LIMIT", 64)
-    monkeypatch.setattr(lexicon, "_IDF_LIMIT", 64)
+    monkeypatch.setattr(fingerprint_module._HASHES, "_limit", 64)
+    monkeypatch.setattr(lexicon._IDF, "_limit", 64)
     errors: list[BaseException] = []
     stop = threading.Event()
 
