@@ -27,6 +27,7 @@ raised only where the caller cannot go on (a bad setting, an out-of-date schema)
     │   ├── SchemaError             the schema is older (or newer) than this code
     │   └── NotFound                no such event, feed or story
     ├── IndexError_                 the shared LSH index failed
+    ├── OPMLError                   opml.py: an OPML file is unreadable or unsafe
     └── ReplayError                 replay input is unreadable or unsafe
         └── PathEscape              a path or archive member leaves the given roots
 """
@@ -44,6 +45,7 @@ __all__ = [
     "IngestorError",
     "NormalizeError",
     "NotFound",
+    "OPMLError",
     "ParseError",
     "ParseTimeout",
     "PathEscape",
@@ -146,6 +148,13 @@ class IndexError_(IngestorError):
     """The shared index failed (named with a trailing underscore: ``IndexError`` is a builtin)."""
 
     kind = "index"
+
+
+class OPMLError(IngestorError):
+    """The file is not an OPML document we are willing to read (too large, not well-formed,
+    a DTD or entity declaration, too many elements)."""
+
+    kind = "opml"
 
 
 class ReplayError(IngestorError):

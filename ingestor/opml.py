@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import urlsplit
 
-from ingestor.errors import IngestorError
+from ingestor.errors import OPMLError
 
 __all__ = [
     "MAX_BYTES",
@@ -71,13 +71,6 @@ _DECLARED = re.compile(rb"""<\?xml[^>]{0,200}?encoding\s*=\s*["']([A-Za-z][\w.:-
 _DECLARATIONS = re.compile(r"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-class OPMLError(IngestorError):
-    """The file is not an OPML document we are willing to read (too large, not well-formed,
-    a DTD or entity declaration, too many elements)."""
-
-    kind = "opml"
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,6 +125,7 @@ class Recorded:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128  # a tick connects to many feeds at once
 
     def __init__(self, host: str) -> None:
         super().__init__((host, 0), Handler)

@@ -164,13 +164,6 @@ def _routes(internal_port: int) -> dict[str, Route]:
 CASES = [name for name in _routes(0) if name not in ("loop-b", "moved-here")]
 
 
-def _deepen_backlog(server: FaultServer) -> None:
-    """Let the server queue every connection of a tick. ``ThreadingHTTPServer`` listens with a
-    backlog of 5; twenty simultaneous connects overflow it, and a dropped SYN is retried by the
-    kernel after a second, past the connect timeout, failing healthy feeds for the rig's sake."""
-    server._server.socket.listen(64)
-
-
 def _settings(database_url: str) -> Settings:
     """Settings from values alone: no settings file, no environment."""
     return Settings.model_validate(
@@ -219,7 +212,6 @@ def ticked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ticked]:
     with FaultServer() as server, Listener("127.0.0.2") as internal:
         for name, route in _routes(internal.port).items():
             server.route(f"/{name}", route)
-        _deepen_backlog(server)
         resolver = StubResolver(
             {
                 "internal.test": ["127.0.0.2"],

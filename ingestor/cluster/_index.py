@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -40,6 +41,16 @@ def lean(values: bytes) -> LeanMinHash:
     from datasketch import LeanMinHash
 
     return LeanMinHash(seed=1, hashvalues=np.frombuffer(values, "<u4"), scheme="affine32")
+
+
+@lru_cache(maxsize=32)
+def _band_params(threshold: float, num_perm: int) -> tuple[int, int]:
+    """datasketch's (bands, rows) for a threshold: computed by numeric integration, which costs
+    tens of milliseconds, so once per process."""
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    return int(lsh.b), int(lsh.r)
 
 
 def _redis_params(url: str) -> dict[str, Any]:
@@ -84,6 +95,8 @@ class LSHIndex:
         from datasketch import MinHashLSH
 
         copy_threshold, candidate_threshold = self._thresholds
+        copy_params = _band_params(copy_threshold, self.copy_perm)
+        terms_params = _band_params(candidate_threshold, self.num_perm)
         configs: list[dict[str, Any]] = [{"type": "dict"}, {"type": "dict"}]
         if url:
             params = _redis_params(url)
@@ -93,8 +106,8 @@ class LSHIndex:
             ]
         try:
             return (
-                MinHashLSH(copy_threshold, self.copy_perm, storage_config=configs[0]),
-                MinHashLSH(candidate_threshold, self.num_perm, storage_config=configs[1]),
+                MinHashLSH(num_perm=self.copy_perm, params=copy_params, storage_config=configs[0]),
+                MinHashLSH(num_perm=self.num_perm, params=terms_params, storage_config=configs[1]),
             )
         except Exception as e:  # redis-py errors: connection refused, auth, bad database
             raise IndexError_(f"cannot open the LSH index at {_masked(url)}: {e}") from e
