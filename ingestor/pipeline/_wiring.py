@@ -60,6 +60,7 @@ def cluster_policy(settings: Settings) -> ClusterPolicy:
         num_perm=settings.fingerprint_num_perm,
         shingle_perm=settings.fingerprint_shingle_perm,
         max_candidates=settings.cluster_max_candidates,
+        redundant_copy=settings.cluster_redundant_copy,
         canonical=settings.cluster_canonical,
         source_priority=settings.cluster_source_priority,
     )
