@@ -314,7 +314,7 @@ class Pipeline(IndexMaintenance, Replaying):
     # -- polling ---------------------------------------------------------------------------
     def _plan(self, feed: FeedSource, result: FetchResult, **kwargs: Any) -> FeedState:
         with self._rng_lock:
-            return schedule.plan(
+            state = schedule.plan(
                 feed,
                 result,
                 now=result.fetched_at,
@@ -322,6 +322,15 @@ class Pipeline(IndexMaintenance, Replaying):
                 rng=self._rng,
                 **kwargs,
             )
+        if state.status != feed.status and state.status in ("parked", "gone"):
+            # Polling stops here: say so once, loudly, with the way back.
+            log.warning(
+                f"feed_{state.status}",
+                consecutive_errors=state.consecutive_errors,
+                last_error=state.last_error,
+                hint="`ingestor feeds add URL` polls it again",
+            )
+        return state
 
     def poll(self, feed: FeedSource, *, now: datetime) -> FeedRunResult:
         """Fetch, parse, normalize, fingerprint and store one feed. Expected failures come back
