@@ -141,11 +141,12 @@ def run(state: _State, once: bool, migrate: bool | None) -> None:
         added = pipeline.store.sync_feeds(settings.feed_urls(), now=utcnow())
         if added:
             click.echo(f"added {added} configured feed(s)", err=True)
-        if once:
-            totals = TickTotals()
-            run_tick(pipeline, totals)
-        else:
-            totals = run_daemon(pipeline, tick_s=settings.daemon_tick_s)
+        if not once:
+            # The daemon ends with its own summary line (``daemon_stopped``).
+            run_daemon(pipeline, tick_s=settings.daemon_tick_s)
+            return
+        totals = TickTotals()
+        run_tick(pipeline, totals)
         events = pipeline.store.counts().get("events", 0)
     click.echo(
         f"polled {totals.feeds} feed(s): {totals.new} new stories, {totals.duplicates} "
