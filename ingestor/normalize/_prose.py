@@ -154,16 +154,16 @@ def unwrap(lines: Sequence[str], links: Sequence[bool]) -> tuple[list[str], list
     """Hard-wrapped lines joined (with their link-only flags): a line that does not end a
     sentence continues into the next when that one starts in lower case or the line stops
     mid-sentence (``_OPEN_END``). Empty lines are dropped."""
-    joined: list[str] = []
+    joined: list[list[str]] = []
     flags: list[bool] = []
     for line, link in zip(lines, links, strict=True):
-        if joined and line and _wrapped(joined[-1], line):
-            joined[-1] += " " + line
+        if joined and line and _wrapped(joined[-1][-1], line):
+            joined[-1].append(line)
             flags[-1] = flags[-1] and link
         elif line:
-            joined.append(line)
+            joined.append([line])
             flags.append(link)
-    return joined, flags
+    return [" ".join(parts) for parts in joined], flags
 
 
 def _paragraphs(text: str) -> list[str]:
