@@ -28,8 +28,9 @@ word 5-shingle Jaccard between pages carrying the same wire text, higher is bett
   whole-body fallback separates blocks with them (hard-wrapped sentences are joined again).
   Before (precision, else balanced when precision kept under 250 characters, else the longer of
   balanced and lxml): Jaccard 0.568, 8 pages under half prose (31 under 70 %), none nearly
-  empty, p50 17 ms / p99 109 ms per page. Now: Jaccard 0.611, no page under 70 % prose, 2
-  nearly empty (paywalled teasers), p50 37 ms / p99 129 ms (CPU time, the same run). Adding
+  empty, p50 16-17 ms / p99 96-109 ms per page. Now: Jaccard 0.611, no page under 70 % prose, 2
+  nearly empty (paywalled teasers), p50 35-37 ms / p99 107-129 ms (CPU time, two runs, old and
+  new interleaved page by page). Adding
   trafilatura's recall mode or jusText as further candidates changed no number by more than
   0.003 and cost 11-17 ms a page; trafilatura's fast balanced mode saved 10 ms at p99 but
   chose a disclaimer or a market ticker over the article on pages where the full mode did not.
