@@ -7,8 +7,10 @@ beside it, each recording the choices it makes and the measurements behind them:
 
 * ``_chars``: characters dropped, line endings, NFC, telling markup from text;
 * ``_boilerplate``: the boilerplate-line filter and its vocabularies;
-* ``_text``: HTML to clean text (``clean_text``, lxml) and main text from whole pages
-  (trafilatura);
+* ``_text``: HTML to clean text (``clean_text``, lxml) and the candidate extractions of a
+  whole page (trafilatura's precision and balanced modes, the lxml lines);
+* ``_prose``: which candidate reads most like an article (sentence prose score, the densest
+  run of prose, inline script text removed);
 * ``_urls``: canonical URLs (``canonical_url``) and source names (``source_name``);
 * ``_sanitize``: HTML for storage (``sanitize_html``, nh3).
 

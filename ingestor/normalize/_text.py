@@ -233,6 +233,11 @@ def _extracted_text(html: str, *, newlines: bool) -> str:
     return "\n".join(filter_lines(lines, links))
 
 
+MAX_EXTRACTED_PAGE_CHARS = 2_000_000
+"""Pages larger than this (no news article is) skip trafilatura and keep only the lxml
+candidate: three extractions of a 15 MB page would take the best part of a minute."""
+
+
 def _candidates(raw: str, url: str | None) -> list[str]:
     """Extractions of one page, most precise first, each through the boilerplate filter:
     trafilatura's precision and balanced modes (one parse, its HTML output read by the lxml walk
@@ -242,10 +247,12 @@ def _candidates(raw: str, url: str | None) -> list[str]:
     # It warns "discarding data" for every page it finds nothing in; we fall back and move on.
     logging.getLogger("trafilatura").setLevel(logging.ERROR)
     found: list[str] = []
-    try:
-        tree = trafilatura.load_html(raw)
-    except Exception:  # hostile markup can break any parser: fall back
-        tree = None
+    tree = None
+    if len(raw) <= MAX_EXTRACTED_PAGE_CHARS:
+        try:
+            tree = trafilatura.load_html(raw)
+        except Exception:  # hostile markup can break any parser: fall back
+            tree = None
     for precise in _PRECISION_FIRST if tree is not None else ():
         try:
             html = trafilatura.extract(
