@@ -1,5 +1,6 @@
 """Crash safety, in small: the daemon killed with SIGKILL at seeded random moments (and, on
-PostgreSQL, its backends ended with ``pg_terminate_backend``), the store checked after each.
+PostgreSQL, its backends ended with ``pg_terminate_backend``), the store checked after each;
+and what that harness and the two-daemon benchmark found, pinned one case at a time.
 
 The harness is ``benchmarks/crash.py`` (run there with the full counts); these tests run it with
 a few kills each, so they stay bounded: a few feeds on 127.0.0.1, the daemon as a child process,
@@ -28,10 +29,11 @@ from benchmarks import crash
 from ingestor.config import load_settings
 from ingestor.daemon import TickTotals, run_daemon
 from ingestor.errors import StoreError
-from ingestor.models import FeedSource
+from ingestor.fingerprint import fingerprint
+from ingestor.models import FeedSource, Story
 from ingestor.pipeline import Pipeline
 from ingestor.store import Store, open_store
-from tests.services import require_postgres
+from tests.services import require_postgres, require_redis
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -70,7 +72,8 @@ def test_postgres_store_survives_sigkill_and_terminated_backends(tmp_path: Path)
     )  # fmt: skip
     report = crash.run(options, tmp_path)
     assert report.counters["kills"] == 4
-    assert report.counters["terminations"] >= 3
+    assert report.counters["terminations"] == 3
+    assert report.counters["backends_ended"] >= 3
     assert_clean(report)
 
 
@@ -190,3 +193,54 @@ def test_sigterm_during_a_log_write_stops_the_daemon(tmp_path: Path) -> None:
     assert process.returncode == 0, err[-2000:]
     assert '"daemon_stopped"' in err
     assert err.rstrip().endswith("exited")
+
+
+ARTICLE = ROOT / "samples" / "articles" / "viewus-putin-rodong-sinmun-oped.txt"
+NOW = datetime(2024, 6, 18, 12, tzinfo=UTC)
+
+
+def _story(source: str, extra: str = "") -> Story:
+    text = ARTICLE.read_text(encoding="utf-8") + extra
+    return Story(
+        source=source, title=text.splitlines()[0], text=text, fetched=NOW, published=NOW,
+        content_hash=f"{source}-{len(text)}", url=f"https://{source}/putin-op-ed",
+    )  # fmt: skip
+
+
+def _two_writers(tmp_path: Path, index_url: str) -> tuple[int, int]:
+    """Writer B opens on an empty store; writer A (its index in memory, so nothing reaches a
+    shared index) commits a story; then B ingests a copy of it. The events of both."""
+    flags = {"database_url": f"sqlite:///{tmp_path / 'shared.db'}", "fingerprint_max_terms": 199}
+    b = Pipeline.open(load_settings(None, flags=flags | {"index_url": index_url}, environ={}))
+    a = Pipeline.open(load_settings(None, flags=flags, environ={}))
+    try:
+        b.clusterer.index.clear()  # max_terms 199 names a namespace of this test's own
+        original, copy = _story("first.example"), _story("second.example", "\nOne more line.")
+        first = a.ingest([(original, fingerprint(original, a.fp_policy))], now=NOW)
+        second = b.ingest([(copy, fingerprint(copy, b.fp_policy))], now=NOW)
+        return first.events[0], second.events[0]
+    finally:
+        b.clusterer.index.clear()
+        a.close()
+        b.close()
+
+
+def test_a_copy_joins_the_event_another_writer_committed(tmp_path: Path) -> None:
+    """With in-memory indexes, a writer catches up with a story another process committed and
+    puts that story's copy in the same event."""
+    first, second = _two_writers(tmp_path, "")
+    assert first == second
+
+
+@pytest.mark.redis
+@pytest.mark.xfail(
+    strict=True,
+    reason="caught-up stories are left out of the local index on the assumption that their "
+    "writer already put them in Redis; between a writer's commit and its index write (or "
+    "after a failed or crashed index write) their copies start new events",
+)
+def test_a_copy_joins_a_committed_story_the_shared_index_lacks(tmp_path: Path) -> None:
+    """With the shared Redis index, a story another process committed but whose index write
+    has not landed (yet) is still found as a candidate: its copy joins its event."""
+    first, second = _two_writers(tmp_path, require_redis())
+    assert first == second
