@@ -25,6 +25,7 @@ from types import FrameType
 
 import structlog
 
+from ingestor.errors import IngestorError
 from ingestor.models import FeedRunResult
 from ingestor.pipeline import Pipeline
 
@@ -87,6 +88,11 @@ def run_daemon(
     def job() -> None:
         try:
             run_tick(pipeline, totals)
+        except IngestorError as error:
+            # Expected: the database went away between polls (a restart, a dropped
+            # connection). This tick is lost; the next one reconnects and goes on.
+            log.error("tick_failed", error=str(error), error_kind=error.kind)
+            return
         except Exception as error:
             # A bug: stop, and let it reach the caller so the process exits non-zero and a
             # supervisor restarts it.
@@ -97,8 +103,12 @@ def run_daemon(
         if on_tick is not None:
             on_tick(totals)
 
+    received: list[str] = []
+
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("daemon_stopping", signal=signal.Signals(signum).name)
+        # Only flags: the handler may interrupt this very thread inside a log write, and
+        # writing from here would wait for the lock that write holds.
+        received.append(signal.Signals(signum).name)
         stop.set()
 
     previous = {}
@@ -121,6 +131,8 @@ def run_daemon(
     try:
         while not stop.wait(0.5):
             pass
+        if received:
+            log.info("daemon_stopping", signal=received[0])
     finally:
         scheduler.shutdown(wait=True)  # lets a running tick finish
         for signum, handler in previous.items():

@@ -95,10 +95,6 @@ class LostConnectionStore:
         return getattr(self.inner, name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a StoreError in a tick's feed claim is treated as a bug: the daemon stops",
-)
 def test_daemon_keeps_ticking_after_a_lost_database_connection(tmp_path: Path) -> None:
     """A tick whose due-feeds claim fails with a StoreError (a lost connection, an expected
     failure) is logged and the daemon ticks on, instead of stopping."""
@@ -168,11 +164,6 @@ print("exited", file=sys.__stderr__)
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the SIGTERM handler logs; inside a log write it waits for the lock its own "
-    "thread holds, and the daemon hangs",
-)
 def test_sigterm_during_a_log_write_stops_the_daemon(tmp_path: Path) -> None:
     """A SIGTERM that arrives while the main thread writes a log line (here: the
     ``daemon_started`` line) still stops the daemon, with its ``daemon_stopped`` line."""
@@ -233,12 +224,6 @@ def test_a_copy_joins_the_event_another_writer_committed(tmp_path: Path) -> None
 
 
 @pytest.mark.redis
-@pytest.mark.xfail(
-    strict=True,
-    reason="caught-up stories are left out of the local index on the assumption that their "
-    "writer already put them in Redis; between a writer's commit and its index write (or "
-    "after a failed or crashed index write) their copies start new events",
-)
 def test_a_copy_joins_a_committed_story_the_shared_index_lacks(tmp_path: Path) -> None:
     """With the shared Redis index, a story another process committed but whose index write
     has not landed (yet) is still found as a candidate: its copy joins its event."""

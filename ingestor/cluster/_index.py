@@ -8,15 +8,16 @@ keyed by story id, with datasketch's own storage: a dict in memory by default, o
 Does not: decide anything, or hold event state. Inputs are the MinHash bytes of ``Signature``
 values; outputs are story ids.
 
-Redis mode. Writes are made inside the store's transaction but must not outlive a rollback, and
-one datasketch insert is a round trip per band, so inserts wait in ``pending`` (queried from a
-small in-memory index alongside Redis) until ``commit`` sends them in one insertion session after
-the store has committed; ``rollback`` drops them. Queries use datasketch's query buffer, which
-pipelines the band look-ups: one round trip per index. A crash between the store's commit and
-``commit`` leaves stories the index lacks; the start-up check (``keys`` against the store) finds
-and re-inserts them, since the store is the source of truth. Keys live under a namespace that
-names the fingerprint version and the thresholds, so signatures of another recipe are never
-mixed in: a new recipe starts an empty namespace, which the check then fills.
+Redis mode. One datasketch insert is a round trip per band, so a batch's inserts wait in
+``pending`` (queried from a small in-memory index alongside Redis) until ``commit`` sends them on
+one pipeline. The pipeline calls ``commit`` inside the store's transaction, just before the store
+commits: a story the store has committed is then in the index for every daemon. If the store's
+commit fails, the clusterer's undo removes the entries again; a crash in between leaves ids the
+store never held, which every daemon ignores (it knows no such story) and the start-up check
+removes. The store is the source of truth; the index only ever holds a superset of it. Keys
+live under a namespace that names the fingerprint version and the thresholds, so signatures of
+another recipe are never mixed in: a new recipe starts an empty namespace, which the check then
+fills.
 """
 
 from __future__ import annotations
@@ -161,6 +162,29 @@ class LSHIndex:
                 self._remove(self._local_copy, story_id)
                 self._remove(self._local_terms, story_id)
         return len(pending)
+
+    def ensure(self, stories: Iterable[tuple[int, bytes, bytes]]) -> int:
+        """Make sure these committed stories (id, terms, shingles) are in the shared index,
+        queueing the ones it lacks for the next ``commit``: one pipelined round trip. Called for
+        the stories other processes committed, so the index heals whatever its writer could not
+        do (a writer without the shared index, a Redis that lost recent writes). Returns how
+        many were missing."""
+        if not self.shared:
+            return 0
+        wanted = [item for item in stories if item[2] or item[1]]
+        if not wanted:
+            return 0
+        try:
+            pipe = self._copy.keys._redis.pipeline(transaction=False)
+            for story_id, _, _ in wanted:
+                pipe.hexists(self._terms.keys._name, pickle.dumps(story_id))
+            present = pipe.execute()
+        except Exception as e:
+            raise IndexError_(f"LSH index read failed: {e}") from e
+        missing = [item for item, found in zip(wanted, present, strict=True) if not found]
+        for story_id, terms, shingles in missing:
+            self.insert(story_id, terms=terms, shingles=shingles)
+        return len(missing)
 
     def rollback(self) -> None:
         self.remove(list(self._pending))

@@ -208,13 +208,17 @@ class Pipeline(IndexMaintenance, Replaying):
 
     # -- the write step ------------------------------------------------------------------------
     def _catch_up(self) -> None:
-        """Index what other processes committed since we last looked (several daemons)."""
+        """Index what other processes committed since we last looked (several daemons). A
+        shared index should hold those stories already (their writer put them there before
+        committing); ``ensure`` checks, and queues any it lacks for this transaction's index
+        write."""
+        caught = []
         for item in self.store.stories_since(self._seen_story_id):
             self._seen_story_id = max(self._seen_story_id, item.story_id)
             if item.signature.version == self.fp_policy.version and (
                 self.clusterer.event_of(item.story_id) is None
             ):
-                # A shared index already holds it: its writer put it there after committing.
+                shared = self.clusterer.index.shared
                 self.clusterer.add(
                     item.story_id,
                     item.event_id,
@@ -223,8 +227,14 @@ class Pipeline(IndexMaintenance, Replaying):
                     source=item.source,
                     reason=item.reason,
                     similarity=item.similarity,
-                    index=not self.clusterer.index.shared,
+                    index=not shared,
                 )
+                if shared and not self.clusterer.redundant(item.reason, item.similarity):
+                    caught.append((item.story_id, item.signature.terms, item.signature.shingles))
+        if caught:
+            missing = self.clusterer.index.ensure(caught)
+            if missing:
+                log.warning("index_repaired", stories=missing, reason="committed, not indexed")
 
     def ingest(
         self,
@@ -251,6 +261,11 @@ class Pipeline(IndexMaintenance, Replaying):
                     # Every event that gained a story may have a new canonical story.
                     for event_id in {change.event_id for change in undo}:
                         tx.set_canonical(event_id, self.clusterer.canonical(event_id))
+                    # A shared index is written before the store commits: any committed story
+                    # is then findable by every daemon, and a failed commit takes the entries
+                    # out again (undo). A crash in between leaves ids the store never had,
+                    # which other daemons ignore and the start-up check removes.
+                    self.clusterer.commit()
                     if feed_id is not None and feed_state is not None:
                         tx.update_feed(feed_id, feed_state)
             except BaseException:
@@ -258,11 +273,6 @@ class Pipeline(IndexMaintenance, Replaying):
                 raise
             for change in undo:
                 self._seen_story_id = max(self._seen_story_id, change.story_id)
-            try:
-                self.clusterer.commit()
-            except IngestorError as error:
-                # The stories are safe in the store; the next start-up check re-inserts them.
-                log.warning("index_write_failed", error=str(error), stories=len(undo))
         return counts
 
     def _ingest_one(
