@@ -46,7 +46,7 @@ ALLOWED: dict[str, set[str]] = {
         "replay",
         "evaluate",
     },
-    "daemon": {"models", "pipeline"},
+    "daemon": {"errors", "models", "pipeline"},
     "cli": {
         "errors",
         "config",
