@@ -40,9 +40,8 @@ def load(path: Path) -> tuple[list[Record], list[Story | None]]:
 
     # The cache is only good for this stream and this normalization code.
     code = b"".join(p.read_bytes() for p in sorted(Path(normalize.__file__).parent.glob("*.py")))
-    key = hashlib.sha256(
-        f"{path.resolve()}:{path.stat().st_mtime}:".encode() + code
-    ).hexdigest()[:16]
+    stamp = f"{path.resolve()}:{path.stat().st_mtime}:".encode()
+    key = hashlib.sha256(stamp + code).hexdigest()[:16]
     cached = CACHE / f"stories-{key}.pickle"
     if cached.exists():
         with cached.open("rb") as fh:

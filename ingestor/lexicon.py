@@ -153,11 +153,11 @@ class WordTable(Generic[V]):
 
     def fill(self, words: Iterable[str]) -> dict[str, V]:
         table = self._table
-        words = list(words)
-        missing = [w for w in words if w not in table]
+        wanted = words if isinstance(words, (set, frozenset)) else set(words)
+        missing = wanted.difference(table)  # walks the dict in C
         if len(table) + len(missing) > self._limit:
             table = {}
-            missing = words
+            missing = set(wanted)
         compute = self._compute
         for word in missing:
             table[word] = compute(word)

@@ -172,7 +172,7 @@ class Clusterer:
         prior = self.policy.prior_docs
         numerator = log(prior + self._n + 1)
         terms = list(signature.weights)
-        for term in [t for t in terms if t not in idf]:
+        for term in signature.weights.keys() - idf.keys():
             idf[term] = numerator - log(prior * bg(term) + df[term] + 1)
         counts = np.fromiter(signature.weights.values(), dtype=np.float64, count=len(terms))
         raw = (1.0 + np.log(np.maximum(counts, 1.0))) * np.fromiter(
