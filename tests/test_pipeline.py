@@ -437,3 +437,22 @@ def test_signatures_of_another_recipe_are_stale_until_rebuilt(tmp_path: Path) ->
     with Pipeline.open(other, now=now) as again:
         assert again.stale_signatures == 0
         assert again.clusterer.stories == 3
+
+
+@pytest.mark.parametrize(("max_delay_s", "sizes"), [(3600.0, [5]), (0.0, [1, 1, 1, 1, 1])])
+def test_replay_commits_by_batch_size_or_by_delay_whichever_comes_first(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, max_delay_s: float, sizes: list[int]
+) -> None:
+    """A replay holds read stories back at most ``max_delay_s``: with no delay allowed each
+    story is committed on its own, so a concurrent writer sees it at once."""
+    articles = Path(__file__).resolve().parents[1] / "samples" / "articles"
+    ingest, seen = pipeline.ingest, []
+
+    def spy(items: list[tuple[Story, Signature]], **kwargs: Any) -> Any:
+        seen.append(len(items))
+        return ingest(items, **kwargs)
+
+    monkeypatch.setattr(pipeline, "ingest", spy)
+    summary = pipeline.replay([articles], batch=200, max_delay_s=max_delay_s)
+    assert seen == sizes
+    assert summary.counts.new == 5

@@ -49,16 +49,23 @@ class Replaying:
         *,
         now: datetime | None = None,
         batch: int = 200,
+        max_delay_s: float = 1.0,
         progress: Callable[[int], None] | None = None,
         on_record: Callable[[Record, int | None], None] | None = None,
     ) -> ReplaySummary:
         """Feed files, article files and record streams through normalize -> fingerprint ->
-        ingest. ``on_record`` hears every dataset record with the event it landed in."""
+        ingest. ``on_record`` hears every dataset record with the event it landed in.
+
+        Stories are committed ``batch`` at a time, and never held back more than
+        ``max_delay_s`` after the first of a batch was read: other writers on the same store
+        then see them within about that delay, so concurrent replays commit in close to the
+        order their inputs were read (clustering is online, and order matters to it)."""
         now = now or utcnow()
         started = time.monotonic()
         summary = ReplaySummary()
         pending: list[tuple[Story, Signature]] = []
         records: list[Record | None] = []
+        oldest = 0.0  # when the first pending story was read
 
         def flush() -> None:
             if not pending:
@@ -90,10 +97,12 @@ class Replaying:
                 if isinstance(item, Record) and on_record is not None:
                     on_record(item, None)
                 continue
+            if stories and not pending:
+                oldest = time.monotonic()
             for story in stories:
                 pending.append((story, fingerprint(story, self.fp_policy)))
                 records.append(item if isinstance(item, Record) else None)
-            if len(pending) >= batch:
+            if len(pending) >= batch or (pending and time.monotonic() - oldest >= max_delay_s):
                 flush()
         flush()
         self.clusterer.evict()
