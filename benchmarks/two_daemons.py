@@ -25,6 +25,8 @@ halves): what copies arriving at once would do.
 With ``--redis-url`` the two-process and same-order runs are made with each daemon's index in
 memory and again with the shared Redis index (``INGESTOR_INDEX_URL``); that Redis database must
 be empty, and is emptied after each run. The reference run keeps its index in memory.
+``--repeat N`` makes N two-process runs (each with its same-order run) per index mode: how the
+two processes' transactions interleave changes from run to run.
 """
 
 from __future__ import annotations
@@ -197,7 +199,7 @@ def summary(run: Run, gold: dict[str, str]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def run(path: Path, postgres: str, redis_url: str, work: Path) -> dict[str, Any]:
+def run(path: Path, postgres: str, redis_url: str, work: Path, repeat: int = 1) -> dict[str, Any]:
     stream = read_stream(path, work)
     if redis_url and _redis(redis_url, "dbsize"):
         raise SystemExit(f"{redis_url} is not empty: name a spare Redis database")
@@ -208,17 +210,19 @@ def run(path: Path, postgres: str, redis_url: str, work: Path) -> dict[str, Any]
         "single": summary(reference, stream.gold),
     }
     for mode, index_url in [("memory", "")] + ([("redis", redis_url)] if redis_url else []):
-        two = replay(postgres, [[p] for p in stream.halves], index_url, work)
-        ordered = work / f"committed-order-{mode}.jsonl"
-        ordered.write_text("".join(stream.lines[r] for r in two.order), encoding="utf-8")
-        same_order = replay(postgres, [[ordered]], index_url, work)
-        out[mode] = {
-            "two": summary(two, stream.gold),
-            "same_order": summary(same_order, stream.gold),
-            "two_vs_single": compare(reference, two, stream.half_of),
-            "two_vs_same_order": compare(same_order, two, stream.half_of),
-            "same_order_vs_single": compare(reference, same_order, stream.half_of),
-        }
+        out[mode] = []
+        for _ in range(repeat):  # the processes' timing differs from run to run
+            two = replay(postgres, [[p] for p in stream.halves], index_url, work)
+            ordered = work / f"committed-order-{mode}.jsonl"
+            ordered.write_text("".join(stream.lines[r] for r in two.order), encoding="utf-8")
+            same_order = replay(postgres, [[ordered]], index_url, work)
+            out[mode].append({
+                "two": summary(two, stream.gold),
+                "same_order": summary(same_order, stream.gold),
+                "two_vs_single": compare(reference, two, stream.half_of),
+                "two_vs_same_order": compare(same_order, two, stream.half_of),
+                "same_order_vs_single": compare(reference, same_order, stream.half_of),
+            })  # fmt: skip
     return out
 
 
@@ -240,8 +244,7 @@ def lines(result: dict[str, Any]) -> list[str]:
         run_line("single process, file order", result["single"]),
     ]
     for mode in ("memory", "redis"):
-        if mode in result:
-            r = result[mode]
+        for r in result.get(mode, []):
             out += [
                 run_line(f"two processes at once ({mode})", r["two"]),
                 run_line(f"one process, their order ({mode})", r["same_order"]),
@@ -257,13 +260,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stream", nargs="?", type=Path, default=DEFAULT_STREAM)
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
     parser.add_argument("--redis-url", default="", help="also run with the shared Redis index")
+    parser.add_argument("--repeat", type=int, default=1, help="two-process runs per index mode")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not args.stream.exists():
         print(f"no stream at {args.stream}", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory(prefix="ingestor-two-") as tmp:
-        result = run(args.stream, args.postgres_url, args.redis_url, Path(tmp))
+        result = run(args.stream, args.postgres_url, args.redis_url, Path(tmp), args.repeat)
     print(json.dumps(result, indent=2) if args.json else "\n".join(lines(result)))
     return 0
 
