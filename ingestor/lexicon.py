@@ -37,6 +37,7 @@ __all__ = [
     "WordTable",
     "analyze",
     "background_df",
+    "background_dfs",
     "background_idf",
     "background_idfs",
     "terms",
@@ -170,6 +171,13 @@ class WordTable(Generic[V]):
 
 
 _IDF = WordTable(lambda word: -math.log(max(background_df(word), 1e-9)), limit=1 << 18)
+_DF = WordTable(background_df, limit=1 << 18)
+
+
+def background_dfs(words: Iterable[str]) -> dict[str, float]:
+    """A table holding ``background_df`` of every word in ``words`` (and of others seen before),
+    for C-level lookups on the hot path."""
+    return _DF.fill(words)
 
 
 def background_idf(word: str) -> float:

@@ -37,6 +37,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 from ingestor import lexicon
@@ -168,12 +169,18 @@ class Clusterer:
         if self._n >= self._idf_refresh_at:
             self._idf.clear()
             self._idf_refresh_at = self._n + max(64, self._n // 64)
-        idf, df, bg, log = self._idf, self._df, lexicon.background_df, math.log
-        prior = self.policy.prior_docs
-        numerator = log(prior + self._n + 1)
+        idf = self._idf
         terms = list(signature.weights)
-        for term in signature.weights.keys() - idf.keys():
-            idf[term] = numerator - log(prior * bg(term) + df[term] + 1)
+        missing = list(set(terms).difference(idf))  # walks the 200 terms, not the table
+        if missing:  # one numpy pass: per-term Python arithmetic was most of this function
+            prior = self.policy.prior_docs
+            bg = lexicon.background_dfs(missing)
+            seen = np.fromiter(
+                map(self._df.get, missing, repeat(0)), dtype=np.float64, count=len(missing)
+            )
+            seen += prior * np.fromiter(map(bg.__getitem__, missing), np.float64, len(missing))
+            values = math.log(prior + self._n + 1) - np.log(seen + 1.0)
+            idf.update(zip(missing, values.tolist(), strict=True))
         counts = np.fromiter(signature.weights.values(), dtype=np.float64, count=len(terms))
         raw = (1.0 + np.log(np.maximum(counts, 1.0))) * np.fromiter(
             map(idf.__getitem__, terms), dtype=np.float64, count=len(terms)
