@@ -255,10 +255,10 @@ def _pipelined_query(lsh: MinHashLSH, minhash: LeanMinHash) -> set[int]:
     pipe = lsh.keys._redis.pipeline(transaction=False)
     for band, table in zip(bands, lsh.hashtables, strict=True):
         table._get_items(pipe, table.redis_key(band))
-    found: set[int] = set()
+    keys: set[bytes] = set()
     for members in pipe.execute():
-        found.update(pickle.loads(m) for m in members)  # noqa: S301 - keys we pickled
-    return found
+        keys.update(members)  # the same story sits in many bands: unpickle each once
+    return {pickle.loads(k) for k in keys}  # noqa: S301 - keys we pickled
 
 
 def _masked(url: str) -> str:
