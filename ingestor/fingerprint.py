@@ -18,8 +18,8 @@ A signature has three parts, one per question the clusterer asks:
 Hashing: datasketch's default hashes every item with SHA-1 in a Python loop. Here each distinct
 token is hashed once (CRC-32), shingle hashes are combined with numpy, and the resulting 32-bit
 integers go to ``MinHash.update_batch`` with an identity hash function; datasketch still applies
-its own mixing and permutations (scheme ``affine32``). Permutations are computed once per recipe
-and reused through ``MinHash.copy()``.
+its own mixing and permutations (scheme ``affine32``). Permutations are computed once per recipe,
+and each thread reuses one cleared ``MinHash`` per permutation count.
 
 ``VERSION`` names the recipe. Anything that changes what a signature contains (shingle size,
 permutation count, term selection, boosts) must change it, so stored signatures of another
@@ -29,6 +29,7 @@ version are recomputed instead of being compared with new ones.
 from __future__ import annotations
 
 import re
+import threading
 import zlib
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -186,7 +187,7 @@ def _shingle_hashes(
     for offset in range(size):
         multiplier = np.uint32(_MULTIPLIERS[offset % len(_MULTIPLIERS)])
         combined = combined * np.uint32(31) + hashes[offset : offset + n] * multiplier
-    return np.unique(combined)
+    return combined  # repeats left in: a minimum is the same over a multiset as over its set
 
 
 @lru_cache(maxsize=8)
@@ -196,10 +197,26 @@ def _template(num_perm: int) -> MinHash:
     return MinHash(num_perm=num_perm, seed=1, hashfunc=int, scheme="affine32")
 
 
+_THREAD = threading.local()
+
+
+def _cleared_minhash(num_perm: int) -> MinHash:
+    """A MinHash of ``num_perm`` permutations with no items, reused within a thread:
+    ``MinHash.copy()`` validates the permutations again, which cost more than hashing a
+    story's shingles."""
+    reusable: dict[int, MinHash] = _THREAD.__dict__.setdefault("minhashes", {})
+    m = reusable.get(num_perm)
+    if m is None:
+        m = reusable[num_perm] = _template(num_perm).copy()
+    else:
+        m.clear()
+    return m
+
+
 def _minhash_bytes(items: npt.NDArray[np.uint32], num_perm: int) -> bytes:
     if len(items) == 0:
         return b""
-    m = _template(num_perm).copy()
+    m = _cleared_minhash(num_perm)
     m.update_batch(items.tolist())
     return bytes(m.hashvalues.astype("<u4").tobytes())
 

@@ -271,3 +271,28 @@ def _no_leaked_threads() -> Iterator[None]:
     before = set(threading.enumerate())
     yield
     assert [t for t in threading.enumerate() if t not in before and t.is_alive()] == []
+
+
+def test_threads_fingerprinting_at_once_get_the_signatures_of_one_thread() -> None:
+    """Each thread reuses MinHash objects of its own: signatures computed by four threads at
+    once, with frequent thread switches, equal those computed one after another."""
+    stories = [article(name) for name in sorted(SOURCES)]
+    expected = [fp(s) for s in stories]
+    results: dict[int, list[Signature]] = {}
+
+    def work(worker: int) -> None:
+        results[worker] = [fp(s) for _ in range(5) for s in stories]
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        sys.setswitchinterval(interval)
+    assert sorted(results) == [0, 1, 2, 3]
+    for signatures in results.values():
+        assert signatures == expected * 5
