@@ -158,7 +158,7 @@ class WordTable(Generic[V]):
         missing = wanted.difference(table)  # walks the dict in C
         if len(table) + len(missing) > self._limit:
             table = {}
-            missing = set(wanted)
+            missing = wanted
         compute = self._compute
         for word in missing:
             table[word] = compute(word)

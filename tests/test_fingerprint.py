@@ -10,7 +10,8 @@ import random
 import string
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -157,6 +158,23 @@ def test_boosts_that_differ_in_any_digit_have_different_versions() -> None:
     assert a.version != b.version
 
 
+@contextmanager
+def racing_threads(target: Callable[[int], None], *, join_s: float) -> Iterator[None]:
+    """Four threads running ``target(0..3)``, switching as often as the interpreter allows;
+    on leaving the block they are joined (``join_s`` each) and the switch interval restored."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    threads = [threading.Thread(target=target, args=(i,), daemon=True) for i in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        yield
+    finally:
+        for thread in threads:
+            thread.join(join_s)
+        sys.setswitchinterval(interval)
+
+
 @pytest.mark.slow
 def test_fingerprinting_from_many_threads_survives_full_memo_tables(
     monkeypatch: pytest.MonkeyPatch,
@@ -179,18 +197,9 @@ def test_fingerprinting_from_many_threads_survives_full_memo_tables(
                 errors.append(e)
                 stop.set()
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(4)]
-    try:
-        for thread in threads:
-            thread.start()
+    with racing_threads(work, join_s=10):
         stop.wait(3.0)
         stop.set()
-        for thread in threads:
-            thread.join(10)
-    finally:
-        sys.setswitchinterval(interval)
     assert errors == []
 
 
@@ -283,16 +292,8 @@ def test_threads_fingerprinting_at_once_get_the_signatures_of_one_thread() -> No
     def work(worker: int) -> None:
         results[worker] = [fp(s) for _ in range(5) for s in stories]
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(4)]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-    finally:
-        sys.setswitchinterval(interval)
+    with racing_threads(work, join_s=60):
+        pass
     assert sorted(results) == [0, 1, 2, 3]
     for signatures in results.values():
         assert signatures == expected * 5
