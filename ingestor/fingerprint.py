@@ -14,6 +14,9 @@ A signature has three parts, one per question the clusterer asks:
   (names, places, the op-ed's newspaper) even when no sentence survives; ``terms`` finds them as
   LSH candidates and ``weights`` verifies them against an event's centroid.
 * ``credits``: news agencies the text names as its origin, for the canonical-story policy.
+* ``language``: the language whose background frequencies weigh the terms
+  (``lexicon.detect_language``), so that a German story's "und" weighs as little as an English
+  story's "and".
 
 Hashing: datasketch's default hashes every item with SHA-1 in a Python loop. Here each distinct
 token is hashed once (CRC-32), shingle hashes are combined with numpy, and the resulting 32-bit
@@ -23,7 +26,8 @@ and each thread reuses one cleared ``MinHash`` per permutation count.
 
 ``VERSION`` names the recipe. Anything that changes what a signature contains (shingle size,
 permutation count, term selection, boosts) must change it, so stored signatures of another
-version are recomputed instead of being compared with new ones.
+version are recomputed instead of being compared with new ones. ``fp2`` added the language (an
+``fp1`` signature weighed every language's words by English frequencies).
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ class FingerprintPolicy:
     @property
     def version(self) -> str:
         return (
-            f"fp1-w{self.shingle_size}-s{self.shingle_perm}-p{self.num_perm}-k{self.key_terms}"
+            f"fp2-w{self.shingle_size}-s{self.shingle_perm}-p{self.num_perm}-k{self.key_terms}"
             f"-t{self.max_terms}"
             f"-n{_exact(self.name_boost)}-h{_exact(self.title_boost)}"
         )
@@ -225,11 +229,11 @@ def fingerprint(story: Story, policy: FingerprintPolicy = DEFAULT_POLICY) -> Sig
     """The signature of ``story`` under ``policy``."""
     import numpy as np
 
-    words, counts = lexicon.analyze(story.text, name_boost=policy.name_boost)
+    words, counts, language = lexicon.analyze(story.text, name_boost=policy.name_boost)
     if story.title:
         title_counts = lexicon.analyze(
             story.title, name_boost=policy.name_boost, weight=policy.title_boost
-        )[1]
+        ).counts
         for word, count in title_counts.items():
             counts[word] = counts.get(word, 0.0) + count
     vocabulary = set(words)
@@ -238,7 +242,7 @@ def fingerprint(story: Story, policy: FingerprintPolicy = DEFAULT_POLICY) -> Sig
     # order of first appearance (a stable sort), so the choice is deterministic.
     terms = list(counts)
     score = np.fromiter(counts.values(), dtype=np.float64, count=len(terms))
-    idf = lexicon.background_idfs(terms)
+    idf = lexicon.background_idfs(terms, language)
     score *= np.fromiter(map(idf.__getitem__, terms), dtype=np.float64, count=len(terms))
     order = np.argsort(-score, kind="stable")[: policy.max_terms]
     kept = [terms[i] for i in order.tolist()]
@@ -252,4 +256,5 @@ def fingerprint(story: Story, policy: FingerprintPolicy = DEFAULT_POLICY) -> Sig
         weights={term: counts[term] for term in kept},
         length=len(words),
         credits=agency_credits(story.text, words=vocabulary),
+        language=language,
     )

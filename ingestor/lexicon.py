@@ -2,7 +2,8 @@
 
 Owns: how text becomes tokens and weighted terms, shared by ``fingerprint`` (which derives a
 story's terms) and ``cluster`` (which weighs them against the corpus). Pure functions; the only
-data it reads is the ``wordfreq`` package's frequency table, loaded lazily on first use.
+data they read is ``wordfreq``'s frequency tables and the function-word table shipped next to
+this module (``function_words.json``), each loaded lazily on first use.
 
 Does not: know about stories, signatures or events.
 
@@ -18,31 +19,47 @@ Choices (measured in ``docs/design.md``):
   corpora): ``1 - exp(-f * L)`` is the chance that a document of ``L`` words contains a word of
   frequency ``f``. It gives rare words their weight from the first story on, before the stream
   itself has statistics (see ``cluster``'s smoothed IDF).
+* Frequencies are per language (``detect_language``: the language whose 100 most frequent words
+  make up most of the text, English by default), because a German "und" is as common as an
+  English "and" and must weigh as little (``docs/design.md`` §3.6).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from functools import lru_cache
-from typing import Generic, TypeVar
+from pathlib import Path
+from typing import Generic, NamedTuple, TypeVar
 
 V = TypeVar("V")
 
 __all__ = [
     "STOPWORDS",
+    "Analysis",
     "WordTable",
     "analyze",
     "background_df",
     "background_dfs",
     "background_idf",
     "background_idfs",
+    "detect_language",
     "terms",
     "tokens",
 ]
+
+DEFAULT_LANGUAGE = "en"
+FUNCTION_WORDS = 100
+"""Words per language in the detection table: each language's most frequent words, which are
+its articles, pronouns, prepositions and auxiliaries."""
+MIN_SHARE = 0.2
+"""The share of a text's tokens that must be one language's function words for it to count as
+that language; below it (too short, or a script whose words we do not split) the default."""
+_FUNCTION_WORDS_FILE = Path(__file__).with_name("function_words.json")
 
 # Apostrophes stay inside words ("o'brien") except a possessive "'s", which ends the word (the
 # "s" left over is a one-letter token: kept in shingles, never a term).
@@ -91,17 +108,26 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(_normalize(text).lower())
 
 
-def analyze(
-    text: str, *, name_boost: float, weight: float = 1.0
-) -> tuple[list[str], dict[str, float]]:
-    """``tokens(text)`` and the content terms of ``text`` with their boosted counts.
+class Analysis(NamedTuple):
+    words: list[str]
+    """``tokens(text)``."""
+    counts: dict[str, float]
+    """Content terms with their boosted counts."""
+    language: str
+    """``detect_language(words)``."""
 
-    One pass over the text serves both, and the per-word work stays inside C (``findall``,
-    ``Counter``), because this is the hot path of fingerprinting.
+
+def analyze(text: str, *, name_boost: float, weight: float = 1.0) -> Analysis:
+    """``tokens(text)``, the content terms of ``text`` with their boosted counts, and its
+    language.
+
+    One pass over the text serves all three, and the per-word work stays inside C (``findall``,
+    ``Counter``, set intersections), because this is the hot path of fingerprinting.
     """
     text = _normalize(text)
     words: list[str] = _TOKEN.findall(text.lower())
     counts: dict[str, float] = dict(Counter(words))
+    language = _language(counts, len(words))
     for word in [w for w in counts if len(w) < 2 or w in STOPWORDS]:
         del counts[word]
     if weight != 1.0:
@@ -113,32 +139,35 @@ def analyze(
             word = name.lower()
             if word in counts:
                 counts[word] += extra
-    return words, counts
+    return Analysis(words, counts, language)
 
 
 def terms(title: str, text: str, *, name_boost: float, title_boost: float) -> dict[str, float]:
     """Content terms of a story with their boosted counts (see the module docstring)."""
-    _, counts = analyze(text, name_boost=name_boost)
+    counts = analyze(text, name_boost=name_boost).counts
     if title:
-        for word, count in analyze(title, name_boost=name_boost, weight=title_boost)[1].items():
+        for word, count in analyze(title, name_boost=name_boost, weight=title_boost).counts.items():
             counts[word] = counts.get(word, 0.0) + count
     return counts
 
 
-def _frequency(word: str) -> float:
+def _frequency(word: str, language: str) -> float:
     from wordfreq import word_frequency  # heavy data load, first use only
 
-    return float(word_frequency(word, "en"))
+    if language == DEFAULT_LANGUAGE:
+        return float(word_frequency(word, DEFAULT_LANGUAGE))
+    # Other languages from wordfreq's small lists (about 4 MB each, loaded on first use): they
+    # hold every word common enough to matter here; rarer ones count as unseen.
+    return float(word_frequency(word, language, wordlist="small"))
 
 
 BACKGROUND_DOC_LENGTH = 500
 
 
-@lru_cache(maxsize=1 << 18)
-def background_df(word: str) -> float:
-    """The chance that a general-corpus document of ``BACKGROUND_DOC_LENGTH`` words contains
-    ``word``."""
-    return 1.0 - math.exp(-_frequency(word) * BACKGROUND_DOC_LENGTH)
+def background_df(word: str, language: str = "en") -> float:
+    """The chance that a general-corpus document of ``BACKGROUND_DOC_LENGTH`` words in
+    ``language`` contains ``word``."""
+    return 1.0 - math.exp(-_frequency(word, language) * BACKGROUND_DOC_LENGTH)
 
 
 class WordTable(Generic[V]):
@@ -170,22 +199,129 @@ class WordTable(Generic[V]):
         return self.fill((word,))[word] if value is None else value
 
 
-_IDF = WordTable(lambda word: -math.log(max(background_df(word), 1e-9)), limit=1 << 18)
-_DF = WordTable(background_df, limit=1 << 18)
+class _Background:
+    """Per-language memo tables of background DF and IDF, created on first use of a language."""
+
+    def __init__(self) -> None:
+        self._df: dict[str, WordTable[float]] = {}
+        self._idf: dict[str, WordTable[float]] = {}
+
+    def df(self, language: str) -> WordTable[float]:
+        table = self._df.get(language)
+        if table is None:
+            fresh = WordTable(lambda word: background_df(word, language), limit=1 << 18)
+            table = self._df.setdefault(language, fresh)  # atomic: racing threads agree
+        return table
+
+    def idf(self, language: str) -> WordTable[float]:
+        table = self._idf.get(language)
+        if table is None:
+            df = self.df(language)
+            fresh = WordTable(lambda word: -math.log(max(df.get(word), 1e-9)), limit=1 << 18)
+            table = self._idf.setdefault(language, fresh)
+        return table
 
 
-def background_dfs(words: Iterable[str]) -> dict[str, float]:
+_BACKGROUND = _Background()
+
+
+def background_dfs(words: Iterable[str], language: str = DEFAULT_LANGUAGE) -> dict[str, float]:
     """A table holding ``background_df`` of every word in ``words`` (and of others seen before),
     for C-level lookups on the hot path."""
-    return _DF.fill(words)
+    return _BACKGROUND.df(language).fill(words)
 
 
-def background_idf(word: str) -> float:
+def background_idf(word: str, language: str = DEFAULT_LANGUAGE) -> float:
     """``-ln(background_df(word))``, floored for words no corpus has seen (memoized)."""
-    return _IDF.get(word)
+    return _BACKGROUND.idf(language).get(word)
 
 
-def background_idfs(words: Iterable[str]) -> dict[str, float]:
+def background_idfs(words: Iterable[str], language: str = DEFAULT_LANGUAGE) -> dict[str, float]:
     """A table holding ``background_idf`` of every word in ``words`` (and of others seen
     before), for C-level lookups on the hot path."""
-    return _IDF.fill(words)
+    return _BACKGROUND.idf(language).fill(words)
+
+
+# -- language ----------------------------------------------------------------------------------
+
+
+def build_function_words(per_language: int = FUNCTION_WORDS) -> dict[str, list[str]]:
+    """Each language's ``per_language`` most frequent words in wordfreq's small lists, for the
+    languages our tokenizer splits into words (not Chinese, Japanese or Korean). This is what
+    ``function_words.json`` holds; loading every list takes 140 MB, so it is computed once,
+    shipped, and checked against wordfreq by the tests. Regenerate with
+    ``python -c "import ingestor.lexicon as m; m.write_function_words()"``."""
+    from wordfreq import available_languages, iter_wordlist
+
+    def top(language: str, skip: Collection[str] = ()) -> list[str]:
+        words = iter_wordlist(language, wordlist="small")
+        kept = (w for w in words if w.isalpha() and w not in skip)
+        if skip:  # not the default language
+            kept = (w for w in kept if len(w) > 1 or not w.isascii())
+        return [w for w, _ in zip(kept, range(per_language), strict=False)]
+
+    english = top(DEFAULT_LANGUAGE)
+    table = {DEFAULT_LANGUAGE: english}
+    # A word shared with English counts for English, the default, and one-letter Latin words
+    # count for no other language ("p. m.", initials). Some lists (Tamil, Hindi, Bengali) hold
+    # English words, from web text that mixes the two.
+    skip = set(english)
+    for language in sorted(available_languages(wordlist="small")):
+        if language in ("zh", "ja", "ko", DEFAULT_LANGUAGE):
+            continue
+        table[language] = top(language, skip)
+    return table
+
+
+def write_function_words() -> None:
+    lines = [
+        f"{json.dumps(lang)}: {json.dumps(words, ensure_ascii=False)}"
+        for lang, words in build_function_words().items()
+    ]
+    _FUNCTION_WORDS_FILE.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def _function_words() -> tuple[frozenset[str], dict[str, tuple[str, ...]]]:
+    """The default language's function words, and every other language's: word -> the
+    languages it is a function word of (none of them the default: see ``build_function_words``).
+    """
+    table: dict[str, list[str]] = json.loads(_FUNCTION_WORDS_FILE.read_text(encoding="utf-8"))
+    default = frozenset(table.pop(DEFAULT_LANGUAGE, ()))
+    index: dict[str, list[str]] = {}
+    for language, words in table.items():
+        for word in words:
+            index.setdefault(word, []).append(language)
+    return default, {word: tuple(languages) for word, languages in index.items()}
+
+
+def detect_language(words: Sequence[str]) -> str:
+    """The language whose function words make up the largest share of ``words``, or
+    ``DEFAULT_LANGUAGE`` if none reaches ``MIN_SHARE``.
+
+    Background frequencies are per language: without this, a German story's "der", "und" and
+    "nicht" would weigh as much as names (they are rare in English), and unrelated German stories
+    would meet at cosine 0.4-0.6 on them."""
+    return _language(Counter(words), len(words))
+
+
+def _language(counts: Mapping[str, float], total: int) -> str:
+    if not total:
+        return DEFAULT_LANGUAGE
+    default, index = _function_words()
+    # The intersections run in C; the Python loops only see the words that hit.
+    own = sum(map(counts.__getitem__, counts.keys() & default))
+    others = counts.keys() & index.keys()
+    if own >= sum(map(counts.__getitem__, others)):
+        # No other language can have more hits than all other-language words together
+        # (ties go to the default): the common case, an English story, stops here.
+        return DEFAULT_LANGUAGE
+    shares: dict[str, float] = {}
+    for word in others:
+        count = counts[word]
+        for lang in index[word]:
+            shares[lang] = shares.get(lang, 0.0) + count
+    best, hits = max(shares.items(), key=lambda item: (item[1], item[0]))
+    if hits <= own or hits < MIN_SHARE * total:
+        return DEFAULT_LANGUAGE
+    return best

@@ -201,11 +201,19 @@ class Signature:
     """Number of word tokens in the text."""
     credits: tuple[str, ...] = ()
     """Agencies the text credits as its origin ("Reuters", "TASS", ...)."""
+    language: str = "en"
+    """The language whose background frequencies weigh the terms (``lexicon.detect_language``)."""
 
     def to_bytes(self) -> bytes:
         """A compact, self-describing encoding for storage."""
         meta = json.dumps(
-            {"v": self.version, "w": dict(self.weights), "n": self.length, "c": list(self.credits)},
+            {
+                "v": self.version,
+                "w": dict(self.weights),
+                "n": self.length,
+                "c": list(self.credits),
+                "l": self.language,
+            },
             ensure_ascii=False,
             separators=(",", ":"),
         ).encode()
@@ -230,6 +238,7 @@ class Signature:
             weights=meta["w"],
             length=meta["n"],
             credits=tuple(meta["c"]),
+            language=meta.get("l", "en"),
         )
 
 

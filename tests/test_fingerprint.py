@@ -183,7 +183,8 @@ def test_fingerprinting_from_many_threads_survives_full_memo_tables(
     when the memo tables fill up and start over. The tables are made small so that happens
     within the test."""
     monkeypatch.setattr(fingerprint_module._HASHES, "_limit", 64)
-    monkeypatch.setattr(lexicon._IDF, "_limit", 64)
+    monkeypatch.setattr(lexicon._BACKGROUND.idf(lexicon.DEFAULT_LANGUAGE), "_limit", 64)
+    monkeypatch.setattr(lexicon._BACKGROUND.df(lexicon.DEFAULT_LANGUAGE), "_limit", 64)
     errors: list[BaseException] = []
     stop = threading.Event()
 

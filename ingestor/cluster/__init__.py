@@ -137,7 +137,8 @@ class Clusterer:
         """Stories this process expects in the LSH index (not the redundant copies)."""
         self._newest: datetime | None = None
         self._cache: tuple[Signature, dict[str, float]] | None = None
-        self._idf: dict[str, float] = {}
+        self._idf: dict[str, dict[str, float]] = {}
+        """Smoothed IDF per background language, then per term."""
         self._idf_refresh_at = 0
 
     # -- reading -------------------------------------------------------------------------------
@@ -169,12 +170,15 @@ class Clusterer:
         if self._n >= self._idf_refresh_at:
             self._idf.clear()
             self._idf_refresh_at = self._n + max(64, self._n // 64)
-        idf = self._idf
+        language = signature.language
+        idf = self._idf.get(language)
+        if idf is None:
+            idf = self._idf[language] = {}
         terms = list(signature.weights)
         missing = list(set(terms).difference(idf))  # walks the 200 terms, not the table
         if missing:  # one numpy pass: per-term Python arithmetic was most of this function
             prior = self.policy.prior_docs
-            bg = lexicon.background_dfs(missing)
+            bg = lexicon.background_dfs(missing, language)
             seen = np.fromiter(
                 map(self._df.get, missing, repeat(0)), dtype=np.float64, count=len(missing)
             )
