@@ -570,6 +570,14 @@ def run(options: Options, work: Path) -> Report:
                 n.setdefault("daemon_exit_reasons", []).extend(daemon.errors[-1:])
                 index_check(when)
 
+        # If every kill came before the first request, nothing was served, and a frozen feed
+        # would never serve anything: the end would check nothing. Let the daemon poll first.
+        if not feeds.served():
+            if not daemon.alive():
+                start()
+            deadline = time.monotonic() + options.quiesce_timeout_s
+            while not feeds.served() and daemon.alive() and time.monotonic() < deadline:
+                time.sleep(0.2)
         # The end: no more growth; the daemon catches up, stops cleanly, and starts once more.
         with feeds.lock:
             feeds.frozen = True

@@ -46,8 +46,9 @@ def assert_clean(report: crash.Report) -> None:
     for name in ("no_duplicate_stories", "feed_state_not_ahead", "no_story_lost", "clean_exit"):
         assert report.checks[name].runs > 0, name
     assert report.checks["index_agrees_with_store"].runs >= 2
-    assert report.counters["stored_stories"] == report.counters["served_entries"] > 0
-    assert report.counters["events_with_copies"] > 0
+    lines = "\n".join(report.lines())
+    assert report.counters["stored_stories"] == report.counters["served_entries"] > 0, lines
+    assert report.counters["events_with_copies"] > 0, lines
 
 
 def test_sqlite_store_survives_sigkill_at_random_moments(tmp_path: Path) -> None:
