@@ -86,6 +86,7 @@ class Settings(BaseModel):
     fingerprint_max_terms: int = Field(200, ge=10, le=5000)
     fingerprint_name_boost: float = Field(3.0, ge=1.0, le=20.0)
     fingerprint_title_boost: float = Field(2.0, ge=0.0, le=20.0)
+    fingerprint_short_text: int = Field(50, ge=0, le=10000)
 
     # -- cluster ----------------------------------------------------------------------------
     cluster_rewrite_threshold: float = Field(0.35, gt=0.0, le=1.0)

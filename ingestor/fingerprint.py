@@ -7,7 +7,8 @@ A signature has three parts, one per question the clusterer asks:
 * ``shingles``: a datasketch MinHash over the text's word ``shingle_size``-grams. Two copies of
   one wire story (the same text behind different site furniture) have a high shingle Jaccard;
   two outlets' rewrites of one statement do not (0.03-0.11 for the seed articles), so this part
-  only ever finds copies.
+  only ever finds copies. A text under ``short_text`` words is shingled after its headline:
+  unrelated stories of a paywalled feed share one teaser line as their whole text.
 * ``weights`` and ``terms``: the story's content terms with boosted counts (``lexicon.terms``),
   kept to the ``max_terms`` most distinctive by background frequency, and a MinHash over the
   ``key_terms`` most distinctive of them. Rewrites of one story share their distinctive terms
@@ -27,7 +28,8 @@ and each thread reuses one cleared ``MinHash`` per permutation count.
 ``VERSION`` names the recipe. Anything that changes what a signature contains (shingle size,
 permutation count, term selection, boosts) must change it, so stored signatures of another
 version are recomputed instead of being compared with new ones. ``fp2`` added the language (an
-``fp1`` signature weighed every language's words by English frequencies).
+``fp1`` signature weighed every language's words by English frequencies) and the headline in
+the shingles of short texts.
 """
 
 from __future__ import annotations
@@ -63,13 +65,17 @@ class FingerprintPolicy:
     max_terms: int = 200
     name_boost: float = 3.0
     title_boost: float = 2.0
+    short_text: int = 50
+    """Below this many words the headline is shingled with the text: a line that short (a paywall
+    teaser, "The post appeared first on ...") can be shared by unrelated stories, and is not
+    enough to call two entries copies of one text. 0: never."""
 
     @property
     def version(self) -> str:
         return (
             f"fp2-w{self.shingle_size}-s{self.shingle_perm}-p{self.num_perm}-k{self.key_terms}"
             f"-t{self.max_terms}"
-            f"-n{_exact(self.name_boost)}-h{_exact(self.title_boost)}"
+            f"-n{_exact(self.name_boost)}-h{_exact(self.title_boost)}-b{self.short_text}"
         )
 
 
@@ -230,14 +236,17 @@ def fingerprint(story: Story, policy: FingerprintPolicy = DEFAULT_POLICY) -> Sig
     import numpy as np
 
     words, counts, language = lexicon.analyze(story.text, name_boost=policy.name_boost)
+    headline: list[str] = []
     if story.title:
-        title_counts = lexicon.analyze(
+        title = lexicon.analyze(
             story.title, name_boost=policy.name_boost, weight=policy.title_boost
-        ).counts
-        for word, count in title_counts.items():
+        )
+        headline = title.words
+        for word, count in title.counts.items():
             counts[word] = counts.get(word, 0.0) + count
     vocabulary = set(words)
-    shingles = _shingle_hashes(words, vocabulary, policy.shingle_size)
+    shingled = headline + words if headline and len(words) < policy.short_text else words
+    shingles = _shingle_hashes(shingled, vocabulary.union(headline), policy.shingle_size)
     # Distinctiveness against general language: count times background IDF. Ties keep the
     # order of first appearance (a stable sort), so the choice is deterministic.
     terms = list(counts)

@@ -153,6 +153,48 @@ def test_copies_behind_different_boilerplate_join_as_copies() -> None:
     assert (same.event_id, same.reason) == (10, "identical")
 
 
+TEASERS = [
+    "Subscribe to read the full story on our website. Already a subscriber? Sign in.",
+    "The post appeared first on Example News.",
+    "<p>Our journalism is for subscribers. Try 4 weeks for $1 to continue reading.</p>",
+]
+HEADLINES = [
+    "Central bank raises interest rates by a quarter point",
+    "Chip maker's quarterly earnings beat forecasts",
+    "Hurricane makes landfall on the Gulf coast",
+    "Hosts win the opening match of the tournament",
+]
+
+
+@pytest.mark.parametrize("teaser", TEASERS)
+def test_unrelated_stories_whose_whole_text_is_one_teaser_stay_apart(teaser: str) -> None:
+    """A paywalled feed gives every entry the same line of text: the headlines tell the stories
+    apart, so they are not copies of one another."""
+    samples = []
+    for i, headline in enumerate(HEADLINES):
+        story = normalize.normalize_article(
+            teaser, is_html=teaser.startswith("<"), title=headline,
+            url=f"https://paper.example/{i}", source="paper.example", published=None, fetched=NOW,
+        )  # fmt: skip
+        samples.append(_sample(f"story-{i}", story))
+    assert len({s.story.text for s in samples}) == 1  # the same text for all four
+    assert len(set(stream(Clusterer(POLICY), samples))) == len(HEADLINES)
+
+
+def test_short_copies_with_one_headline_still_join_as_identical() -> None:
+    """Two sites carrying one short wire flash under its headline are still copies."""
+    text = (
+        "A magnitude 6.4 earthquake struck off the coast of Valparaiso on Tuesday, officials said."
+    )
+    base = distractors()[0].story
+    a = _sample("flash", dataclasses.replace(base, text=text, title="Quake hits Chile"))
+    b = _sample("flash", dataclasses.replace(a.story, source="other.example"))
+    clusterer = Clusterer(POLICY)
+    clusterer.add(1, 10, a.signature, when=a.when, source=a.story.source)
+    joined = clusterer.assign(b.signature, b.when)
+    assert (joined.event_id, joined.reason) == (10, "identical")
+
+
 def test_the_seed_articles_join_one_event_and_every_distractor_stays_apart() -> None:
     """In publication order, the five seed articles form one event, the Chile quake's three
     variants another, and each of the five look-alike or unrelated stories is alone."""

@@ -136,6 +136,7 @@ POLICIES = st.builds(
     max_terms=st.integers(10, 5000),
     name_boost=st.sampled_from([1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 7.25, 20.0]),
     title_boost=st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.0, 12.5]),
+    short_text=st.integers(0, 10000),
 )
 
 

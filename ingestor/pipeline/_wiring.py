@@ -46,6 +46,7 @@ def fingerprint_policy(settings: Settings) -> FingerprintPolicy:
         max_terms=settings.fingerprint_max_terms,
         name_boost=settings.fingerprint_name_boost,
         title_boost=settings.fingerprint_title_boost,
+        short_text=settings.fingerprint_short_text,
     )
 
 
