@@ -164,7 +164,7 @@ def _frequency(word: str, language: str) -> float:
 BACKGROUND_DOC_LENGTH = 500
 
 
-def background_df(word: str, language: str = "en") -> float:
+def background_df(word: str, language: str = DEFAULT_LANGUAGE) -> float:
     """The chance that a general-corpus document of ``BACKGROUND_DOC_LENGTH`` words in
     ``language`` contains ``word``."""
     return 1.0 - math.exp(-_frequency(word, language) * BACKGROUND_DOC_LENGTH)
