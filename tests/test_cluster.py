@@ -181,6 +181,51 @@ def test_unrelated_stories_whose_whole_text_is_one_teaser_stay_apart(teaser: str
     assert len(set(stream(Clusterer(POLICY), samples))) == len(HEADLINES)
 
 
+ABOUT_ISSUER = (
+    "About Acme Robotics. Acme Robotics (NASDAQ: ACMR) designs industrial automation systems for "
+    "manufacturers in North America, Europe and Asia. Founded in 1998 in Springfield, Ohio, Acme "
+    "Robotics employs more than 4,000 people and serves customers in automotive, electronics and "
+    "food processing. For more information, visit acmerobotics.example.\n"
+    "Forward-looking statements: this release contains forward-looking statements within the "
+    "meaning of the Private Securities Litigation Reform Act of 1995, which involve risks."
+)
+RELEASES = [
+    (
+        "Acme Robotics reports record first-quarter revenue",
+        "Acme Robotics today reported revenue of $412 million for the first quarter, up 18 "
+        "percent from a year earlier, driven by demand for welding cells from electric vehicle "
+        "makers. Chief executive Martin Oduya said orders from battery plants in Tennessee and "
+        "Poland doubled, and the company raised its full-year revenue forecast to $1.7 billion.",
+    ),
+    (
+        "Acme Robotics appoints new chief technology officer",
+        "Acme Robotics has named Priya Raman as chief technology officer, effective July 1. Raman "
+        "joins from a semiconductor equipment maker where she led machine vision research for "
+        "nine years. She succeeds Tom Becker, who retires after 22 years with the company.",
+    ),
+    (
+        "Acme Robotics opens plant in Monterrey",
+        "Acme Robotics opened a 40,000-square-metre assembly plant in Monterrey, Mexico, that "
+        "will build conveyor systems for customers in the Americas. The plant will employ 600 "
+        "workers by next year, and shortens deliveries to car makers in northern Mexico.",
+    ),
+]
+
+
+def test_one_issuers_unrelated_press_releases_stay_apart() -> None:
+    """Every release of one issuer ends with the same "About" paragraph and legal notice;
+    normalization drops them, so the issuer's name in every release does not join them."""
+    samples = []
+    for i, (headline, body) in enumerate(RELEASES):
+        story = normalize.normalize_article(
+            f"{body}\n{ABOUT_ISSUER}", is_html=False, title=headline,
+            url=f"https://wire.example/{i}", source="wire.example", published=None, fetched=NOW,
+        )  # fmt: skip
+        assert "Securities Litigation" not in story.text
+        samples.append(_sample(f"release-{i}", story))
+    assert len(set(stream(Clusterer(POLICY), samples))) == len(RELEASES)
+
+
 def test_short_copies_with_one_headline_still_join_as_identical() -> None:
     """Two sites carrying one short wire flash under its headline are still copies."""
     text = (

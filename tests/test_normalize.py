@@ -174,6 +174,49 @@ def test_article_lines_that_share_vocabulary_with_boilerplate_stay(line: str) ->
     )
 
 
+RELEASE = [
+    "SPRINGFIELD, Ohio -- Acme Robotics today reported revenue of $412 million for the first "
+    "quarter, up 18 percent from a year earlier, driven by demand from electric vehicle makers.",
+    "Chief executive Martin Oduya said orders from battery plants in Tennessee and Poland doubled, "
+    "and the company raised its full-year revenue forecast to $1.7 billion.",
+]
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        ["About Acme Robotics. Acme Robotics (NASDAQ: ACMR) designs industrial robots."],
+        ["About Acme Robotics", "Acme Robotics designs industrial automation systems."],
+        ["About Acme Robotics: Acme Robotics designs industrial automation systems."],
+        ["About the Company", "Founded in 1998, the company designs automation systems."],
+        ["Forward-Looking Statements", "This release contains statements about the future."],
+        ["Media contact: Jane Holloway, press@acme.example", "Investor Relations: ir@acme.example"],
+        ["###"],
+    ],
+)
+def test_a_press_releases_closing_sections_are_dropped(tail: list[str]) -> None:
+    """The issuer's "About" paragraph, the legal notice, the contacts and the end mark, which
+    every release of one issuer repeats, go with everything after them."""
+    assert clean_text("\n".join(RELEASE + tail)) == "\n".join(RELEASE)
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        # a site menu before the article
+        ["Home", "About CNN", "Investor Relations", *RELEASE, RELEASE[0]],
+        # "About" that opens an ordinary sentence, or a heading not followed by its subject
+        [*RELEASE, "About 200 people gathered outside the plant on Tuesday."],
+        [*RELEASE, "About Face", "The play opens in London next month."],
+        [*RELEASE, "About Putin, the Kremlin spokesman said nothing new."],
+    ],
+)
+def test_lines_that_only_look_like_a_release_tail_stay(lines: list[str]) -> None:
+    text = clean_text("\n".join(lines))
+    assert RELEASE[1] in text
+    assert text.endswith(lines[-1])
+
+
 def test_related_story_card_after_a_credited_caption_is_dropped() -> None:
     """Caption with credit, the teaser headline after it and its timestamp all go; the real
     subheading that follows a card stays."""

@@ -3,7 +3,9 @@
 Owns: deciding, line by line, which lines of cleaned text are site furniture rather than the
 story (``filter_lines``): widget labels, comment forms, newsletter and call-to-action sentences,
 republication, disclaimer and syndication notes, photo captions ending in a credit, date- or
-time-only lines, bylines, short link-only lines, and the headline of a related-story card.
+time-only lines, bylines, short link-only lines, the headline of a related-story card, and a
+press release's closing sections (the issuer's "About" paragraph, forward-looking-statements
+notice, contacts, "###") with everything after them.
 
 Does not: parse HTML or decide which elements to drop (``_text`` drops hidden elements and those
 whose class or id names a widget, and marks link-only lines), or change the lines it keeps.
@@ -16,7 +18,8 @@ vocabulary (share, comment, subscribe, navigation, media labels), comment-form, 
 call-to-action, republication, disclaimer and syndication sentences, photo captions ending in a
 credit, date/time-only lines, bylines, and in HTML link-only short lines (and, in ``_text``,
 elements whose class or id names a widget); plus the headline of a related-story card right after
-a credited caption.
+a credited caption, and the closing sections of a press release, which every release of one
+issuer repeats verbatim (left in, they joined the issuer's unrelated releases into one event).
 """
 
 from __future__ import annotations
@@ -136,11 +139,57 @@ def _boilerplate(line: str, words: list[str]) -> bool:
 
 
 _SHARE_BAR = re.compile(rf"\b({_NETWORKS})\b", re.I)
+_NAME = r"[A-Z][\w&'.-]{0,40}(?: (?:[A-Z][\w&'.-]{0,40}|of|and|for|de|&)){0,6}"
+_RELEASE_TAIL = re.compile(
+    # "About Acme Robotics", alone or followed by its description: "About Acme Robotics. Acme
+    # Robotics (NASDAQ: ACMR) designs ...", "About Acme: Acme is ...", "About the Company"
+    rf"(?P<about>About )(?:the Company|(?P<name>{_NAME}))\s*(?:[:.\u2013\u2014-]\s*)?"
+    r"(?:(?P<alone>$)|(?(name)(?P=name)\b|(?!))|(?:The Company|The company|It) )"
+    # the legal and contact sections that close a release
+    r"|(?i:(?:cautionary (?:note|statement)[^.]{0,60}|safe harbou?r statement|forward[- ]looking "
+    r"statements?)\b\s*(?:[:.\u2013\u2014-]|$)"
+    r"|this (?:press |news )?release (?:contains|includes|may contain) forward[- ]looking\b"
+    r"|(?:media|press|investor) (?:contacts?|relations|inquiries)\s*(?::|$))"
+    r"|#{3}\s*$"
+)
+"""A line that opens the closing sections of a press release (the issuer's "About" paragraph,
+forward-looking-statements notice, contacts, the "###" end mark). Every release from one issuer
+carries the same sections, so left in they would make its unrelated releases look alike. An
+"About X" heading alone counts only when the next line starts with X (a site menu says "About
+CNN" too), and see ``_release_tail`` for where in the text a cut may happen."""
+
+
+def _release_tail(lines: list[str], sizes: list[int]) -> int:
+    """Where a press release's closing sections start, or ``len(lines)``; never at the first
+    line. An issuer's "About" paragraph names the issuer twice ("About Acme. Acme is ...", or a
+    heading and a paragraph that starts with the name), which a site menu does not. The other
+    sections' headings ("Investor Relations", "###") may be menu links too: they count only in
+    the second half of the text by words, where a release's closing sections are and a page's
+    menu is not."""
+    after = sum(sizes)
+    before = 0
+    for i, line in enumerate(lines):
+        after -= sizes[i]
+        found = _RELEASE_TAIL.match(line) if i else None
+        if found is not None:
+            if found["about"] is None:
+                if before >= after + sizes[i]:
+                    return i
+            elif found["alone"] is None or found["name"] is None:
+                return i  # "About Acme. Acme is ...", "About the Company"
+            elif i + 1 < len(lines) and lines[i + 1].startswith(found["name"]):
+                return i  # "About Acme" over a paragraph that starts "Acme ..."
+        before += sizes[i]
+    return len(lines)
 
 
 def filter_lines(lines: list[str], links: list[bool]) -> list[str]:
-    """Drop boilerplate lines. Every rule but one is context-free; the related-story rule only
-    looks at a caption line that is itself always dropped, so filtering twice changes nothing."""
+    """Drop boilerplate lines, and a press release's closing sections (``_RELEASE_TAIL``) with
+    everything after them. Every rule but two is context-free; the related-story rule only
+    looks at a caption line that is itself always dropped, and the tail rule cuts at a line
+    that is then gone, so filtering twice changes nothing."""
+    tail = _release_tail(lines, [len(line.split()) for line in lines])
+    lines, links = lines[:tail], links[:tail]
     kept: list[str] = []
     after_caption = False
     for i, line in enumerate(lines):
