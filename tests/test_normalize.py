@@ -293,6 +293,7 @@ _FRAGMENTS = st.sampled_from(
         "&#8212;", "&#0;", "&#xD800;", "&bogus;", "\n", "\r\n", "\u2028", "\u00ad", "\u0301",
         "Facebook", "Leave a Reply", "14 March, 01:32 GMT", " – Sputnik International, 1920, "
         "17.06.2024", "Share on", "<!--", "-->", "<![CDATA[", "]]>", "<", ">", "&", ";", "#",
+        "About Acme", "Acme", "About the Company", "###", "Media contact:", ". ",
     ]
 )  # fmt: skip
 _MARKUPISH = st.lists(st.one_of(_FRAGMENTS, st.text(max_size=12)), max_size=25).map("".join)

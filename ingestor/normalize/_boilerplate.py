@@ -184,12 +184,17 @@ def _release_tail(lines: list[str], sizes: list[int]) -> int:
 
 
 def filter_lines(lines: list[str], links: list[bool]) -> list[str]:
-    """Drop boilerplate lines, and a press release's closing sections (``_RELEASE_TAIL``) with
-    everything after them. Every rule but two is context-free; the related-story rule only
-    looks at a caption line that is itself always dropped, and the tail rule cuts at a line
-    that is then gone, so filtering twice changes nothing."""
-    tail = _release_tail(lines, [len(line.split()) for line in lines])
-    lines, links = lines[:tail], links[:tail]
+    """Drop boilerplate lines, then a press release's closing sections (``_RELEASE_TAIL``) with
+    everything after them. Every line rule but one is context-free, and the related-story rule
+    only looks at a caption line that is itself always dropped; the tail is cut until no cut is
+    left. So filtering twice changes nothing."""
+    kept = _filter(lines, links)
+    while (tail := _release_tail(kept, [len(line.split()) for line in kept])) < len(kept):
+        kept = kept[:tail]
+    return kept
+
+
+def _filter(lines: list[str], links: list[bool]) -> list[str]:
     kept: list[str] = []
     after_caption = False
     for i, line in enumerate(lines):
