@@ -29,21 +29,32 @@ LANGUAGES = ["en", "de", "fr", "es", "it", "pt", "nl", "ru", "pl", "tr"]
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def measure(language: str, docs: int) -> str:
+def pseudo_documents(language: str, n: int, words: int = 300) -> list[Story]:
+    """``n`` unrelated texts of ``words`` words (headlines of 8) drawn from the language's word
+    frequencies, seeded by the language: what they share is its function words, in the
+    proportions real text has them."""
     from wordfreq import get_frequency_dict, top_n_list
 
     vocabulary = top_n_list(language, 20000, wordlist="small")
     table = get_frequency_dict(language, wordlist="small")
     weights = [table[w] for w in vocabulary]
     rng = random.Random(language)
+    stories = []
+    for i in range(n):
+        text = " ".join(rng.choices(vocabulary, weights, k=words))
+        title = " ".join(rng.choices(vocabulary, weights, k=8))
+        stories.append(
+            Story(source=f"s{i}.example", title=title, text=text, fetched=NOW, content_hash=str(i))
+        )
+    return stories
+
+
+def measure(language: str, docs: int) -> str:
     clusterer = Clusterer()
     detected: Counter[str] = Counter()
     best: list[float] = []
     next_event = 1
-    for i in range(docs):
-        text = " ".join(rng.choices(vocabulary, weights, k=300))
-        title = " ".join(rng.choices(vocabulary, weights, k=8))
-        story = Story(source="s", title=title, text=text, fetched=NOW, content_hash=str(i))
+    for i, story in enumerate(pseudo_documents(language, docs)):
         signature = fingerprint(story)
         detected[signature.language] += 1
         assignment = clusterer.assign(signature, NOW)
@@ -51,7 +62,7 @@ def measure(language: str, docs: int) -> str:
         event_id = assignment.event_id
         if event_id is None:
             event_id, next_event = next_event, next_event + 1
-        clusterer.add(i, event_id, signature, when=NOW, source="s", assignment=assignment)
+        clusterer.add(i, event_id, signature, when=NOW, source=story.source, assignment=assignment)
     best.sort()
     p95 = best[min(len(best) - 1, int(0.95 * len(best)))]
     read_as = ", ".join(f"{lang} {n}" for lang, n in detected.most_common())

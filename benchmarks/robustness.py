@@ -32,21 +32,12 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from sweep import load, run
+from sweep import load, run, summary
 
 from ingestor.cluster import ClusterPolicy
-from ingestor.evaluate import EvalReport
 from ingestor.fingerprint import FingerprintPolicy
 from ingestor.models import Story
 from ingestor.replay import Record
-
-
-def _line(report: EvalReport) -> str:
-    parts = [
-        f"{g.name} P{g.bcubed.precision:.3f} R{g.bcubed.recall:.3f} F{g.bcubed.f1:.3f}"
-        for g in report.by_dataset
-    ]
-    return " | ".join(parts) + f" | mixed={report.mixed_events}"
 
 
 def orders(records: list[Record], stories: list[Story | None], runs: int) -> None:
@@ -56,7 +47,7 @@ def orders(records: list[Record], stories: list[Story | None], runs: int) -> Non
         order = list(range(len(records)))
         random.Random(seed).shuffle(order)
         report, _ = run([records[i] for i in order], [stories[i] for i in order], fp, cp)
-        print(f"order {seed}: {_line(report)}", flush=True)
+        print(f"order {seed}: {summary(report)}", flush=True)
         for g in report.by_dataset:
             b = g.bcubed
             per.setdefault(g.name, []).append((b.precision, b.recall, b.f1))
@@ -85,7 +76,7 @@ def halves(records: list[Record], stories: list[Story | None], values: list[floa
         for value in values:
             cp = replace(ClusterPolicy(), rewrite_threshold=value)
             report, _ = run([records[i] for i in keep], [stories[i] for i in keep], fp, cp)
-            print(f"  rewrite_threshold={value}: {_line(report)}", flush=True)
+            print(f"  rewrite_threshold={value}: {summary(report)}", flush=True)
 
 
 def summaries(records: list[Record], stories: list[Story | None], words: list[int]) -> None:
@@ -95,20 +86,20 @@ def summaries(records: list[Record], stories: list[Story | None], words: list[in
             None if s is None else replace(s, text=" ".join(s.text.split()[:n])) for s in stories
         ]
         report, _ = run(records, cut, fp, cp)
-        print(f"first {n} words: {_line(report)}", flush=True)
+        print(f"first {n} words: {summary(report)}", flush=True)
 
 
 def regold(records: list[Record], stories: list[Story | None], joins: list[str]) -> None:
     fp, cp = FingerprintPolicy(), ClusterPolicy()
     report, _ = run(records, stories, fp, cp)
-    print(f"as labelled: {_line(report)}")
+    print(f"as labelled: {summary(report)}")
     alias: dict[str, str] = {}
     for spec in joins:
         first, *rest = spec.split(",")
         alias.update((label, first) for label in rest)
     joined = [replace(r, event=alias.get(r.event or "", r.event)) for r in records]
     report, _ = run(joined, stories, fp, cp)
-    print(f"joined:      {_line(report)}")
+    print(f"joined:      {summary(report)}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -97,6 +97,16 @@ def run(
     return evaluate.score(gold, predicted, datasets, seconds=seconds), seconds
 
 
+def summary(report: evaluate.EvalReport) -> str:
+    """One line: B-cubed P/R/F1 and predicted/gold events per dataset, and mixed events."""
+    parts = [
+        f"{g.name} P{g.bcubed.precision:.3f} R{g.bcubed.recall:.3f} F{g.bcubed.f1:.3f} "
+        f"({g.predicted_events}/{g.gold_events})"
+        for g in report.by_dataset
+    ]
+    return " | ".join([*parts, f"mixed={report.mixed_events}"])
+
+
 def _value(text: str) -> Any:
     for cast in (int, float):
         try:
@@ -139,15 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps({"setting": label, "seconds": round(seconds, 2)} | report.to_json()))
             continue
-        parts = [label]
-        for group in report.by_dataset:
-            b = group.bcubed
-            parts.append(
-                f"{group.name} P{b.precision:.3f} R{b.recall:.3f} F{b.f1:.3f} "
-                f"({group.predicted_events}/{group.gold_events})"
-            )
-        parts.append(f"mixed={report.mixed_events} {len(stories) / seconds:.0f} docs/s")
-        print(" | ".join(parts), flush=True)
+        print(f"{label} | {summary(report)} {len(stories) / seconds:.0f} docs/s", flush=True)
     return 0
 
 

@@ -9,7 +9,8 @@ A signature has three parts, one per question the clusterer asks:
   two outlets' rewrites of one statement do not (0.03-0.11 for the seed articles), so this part
   only ever finds copies. A text under ``short_text`` words is shingled after its headline:
   unrelated stories of a paywalled feed share one teaser line as their whole text.
-* ``weights`` and ``terms``: the story's content terms with boosted counts (``lexicon.terms``),
+* ``weights`` and ``terms``: the story's content terms with boosted counts (``lexicon.analyze``
+  of the text, plus the headline's counted ``title_boost`` times),
   kept to the ``max_terms`` most distinctive by background frequency, and a MinHash over the
   ``key_terms`` most distinctive of them. Rewrites of one story share their distinctive terms
   (names, places, the op-ed's newspaper) even when no sentence survives; ``terms`` finds them as
@@ -245,8 +246,12 @@ def fingerprint(story: Story, policy: FingerprintPolicy = DEFAULT_POLICY) -> Sig
         for word, count in title.counts.items():
             counts[word] = counts.get(word, 0.0) + count
     vocabulary = set(words)
-    shingled = headline + words if headline and len(words) < policy.short_text else words
-    shingles = _shingle_hashes(shingled, vocabulary.union(headline), policy.shingle_size)
+    if headline and len(words) < policy.short_text:
+        shingles = _shingle_hashes(
+            headline + words, vocabulary.union(headline), policy.shingle_size
+        )
+    else:
+        shingles = _shingle_hashes(words, vocabulary, policy.shingle_size)
     # Distinctiveness against general language: count times background IDF. Ties keep the
     # order of first appearance (a stable sort), so the choice is deterministic.
     terms = list(counts)

@@ -48,7 +48,6 @@ __all__ = [
     "background_idf",
     "background_idfs",
     "detect_language",
-    "terms",
     "tokens",
 ]
 
@@ -140,15 +139,6 @@ def analyze(text: str, *, name_boost: float, weight: float = 1.0) -> Analysis:
             if word in counts:
                 counts[word] += extra
     return Analysis(words, counts, language)
-
-
-def terms(title: str, text: str, *, name_boost: float, title_boost: float) -> dict[str, float]:
-    """Content terms of a story with their boosted counts (see the module docstring)."""
-    counts = analyze(text, name_boost=name_boost).counts
-    if title:
-        for word, count in analyze(title, name_boost=name_boost, weight=title_boost).counts.items():
-            counts[word] = counts.get(word, 0.0) + count
-    return counts
 
 
 def _frequency(word: str, language: str) -> float:

@@ -4,11 +4,11 @@ that neither merges unrelated stories on function words nor misses rewrites."""
 from __future__ import annotations
 
 import json
-import random
 from datetime import UTC, datetime
 
 import pytest
 
+from benchmarks.languages import pseudo_documents
 from ingestor import lexicon
 from ingestor.cluster import Clusterer
 from ingestor.fingerprint import fingerprint
@@ -99,25 +99,6 @@ def test_a_german_word_weighs_by_german_frequencies() -> None:
 
 
 # -- clustering --------------------------------------------------------------------------------
-
-
-def pseudo_documents(language: str, n: int, words: int = 300) -> list[Story]:
-    """``n`` unrelated texts, each ``words`` words drawn from the language's word frequencies:
-    what they share is the language's function words, in the proportions real text has them."""
-    from wordfreq import get_frequency_dict, top_n_list
-
-    vocabulary = top_n_list(language, 20000, wordlist="small")
-    table = get_frequency_dict(language, wordlist="small")
-    weights = [table[w] for w in vocabulary]
-    rng = random.Random(f"{language}-{n}")
-    return [
-        story(
-            " ".join(rng.choices(vocabulary, weights, k=words)),
-            " ".join(rng.choices(vocabulary, weights, k=8)),
-            source=f"s{i}.example",
-        )
-        for i in range(n)
-    ]
 
 
 def events_of(stories: list[Story]) -> Clusterer:
