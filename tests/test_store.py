@@ -188,6 +188,15 @@ def test_reingest_is_idempotent_and_found_by_every_key(store: SQLStore) -> None:
     assert by_content.content_hash == story.content_hash
     assert by_content.event_id is None
     assert other_feed is None
+    # The same lookup outside a write transaction (the poll asks it before fetching a page).
+    read = store.find_story(
+        feed_id=feed.id, guid=story.guid, url=None, content_hash="x", source="other"
+    )
+    assert read == by_guid
+    unknown = store.find_story(
+        feed_id=feed.id, guid="urn:new", url=None, content_hash="x", source="other"
+    )
+    assert unknown is None
 
 
 def test_unique_indexes_back_up_find_story(store: SQLStore) -> None:

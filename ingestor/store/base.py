@@ -154,6 +154,21 @@ class Store(Protocol):
 
     def release_feed(self, feed_id: int, owner: str) -> bool: ...
 
+    # -- stories -----------------------------------------------------------------------------
+    def find_story(
+        self,
+        *,
+        feed_id: int | None,
+        guid: str | None,
+        url: str | None,
+        content_hash: str,
+        source: str,
+        external_id: str | None = None,
+    ) -> StoryMatch | None:
+        """``WriteTx.find_story`` outside a write transaction: for a question whose answer only
+        saves work (is this entry already stored as it is?), never for deciding a write."""
+        ...
+
     # -- clustering state ----------------------------------------------------------------------
     def stories_since(self, story_id: int) -> list[IndexedStory]:
         """Stories with a membership whose id is above ``story_id``, oldest first: what another

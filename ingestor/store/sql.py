@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, distinct, func, insert, select, update
 
 from ingestor.errors import NotFound, StoreError
-from ingestor.models import Event, EventDetail, FeedSource, IndexedStory, Story
+from ingestor.models import Event, EventDetail, FeedSource, IndexedStory, Story, StoryMatch
 from ingestor.store import migrate as migrations
 from ingestor.store.base import SchemaStatus
 from ingestor.store.engine import (
@@ -46,7 +46,7 @@ from ingestor.store.rows import (
     variant_from_row,
 )
 from ingestor.store.schema import events, feeds, memberships, stories
-from ingestor.store.tx import SQLWriteTx
+from ingestor.store.tx import SQLWriteTx, find_story
 
 __all__ = ["SQLStore"]
 
@@ -252,6 +252,22 @@ class SQLStore:
             return result.rowcount > 0
 
     # -- clustering state ----------------------------------------------------------------------
+    def find_story(
+        self,
+        *,
+        feed_id: int | None,
+        guid: str | None,
+        url: str | None,
+        content_hash: str,
+        source: str,
+        external_id: str | None = None,
+    ) -> StoryMatch | None:
+        with self._read("find_story") as conn:
+            return find_story(
+                conn, feed_id=feed_id, guid=guid, url=url, content_hash=content_hash,
+                source=source, external_id=external_id,
+            )  # fmt: skip
+
     def iter_index(self, *, since: datetime) -> Iterator[IndexedStory]:
         """Streamed in story-id order (the order stories were written, as writers are serialized),
         which for a news stream is oldest first; stories without a signature are skipped."""

@@ -25,7 +25,55 @@ from ingestor.store.engine import translated
 from ingestor.store.rows import signals_to_text, story_values
 from ingestor.store.schema import events, feeds, memberships, stories, story_revisions
 
-__all__ = ["SQLWriteTx"]
+__all__ = ["SQLWriteTx", "find_story"]
+
+
+def find_story(
+    conn: Connection,
+    *,
+    feed_id: int | None,
+    guid: str | None,
+    url: str | None,
+    content_hash: str,
+    source: str,
+    external_id: str | None = None,
+) -> StoryMatch | None:
+    """The first match by ``(feed_id, guid)``, ``url``, ``external_id``, then content, on
+    ``conn`` (a write transaction's, or a read's when the answer only saves work).
+
+    A match on ``external_id`` (a replayed record's own id) reports ``matched_on="guid"``: it
+    plays the part of a GUID for records that come without a feed.
+    """
+    base = (
+        select(stories.c.id, stories.c.content_hash, memberships.c.event_id)
+        .select_from(stories.outerjoin(memberships, memberships.c.story_id == stories.c.id))
+        .limit(1)
+    )
+    feed_match = stories.c.feed_id.is_(None) if feed_id is None else stories.c.feed_id == feed_id
+    attempts: list[tuple[Literal["guid", "url", "content"], Select[Any]]] = []
+    if guid:
+        attempts.append(("guid", base.where(feed_match, stories.c.guid == guid)))
+    if url:
+        attempts.append(("url", base.where(stories.c.url == url)))
+    if external_id:
+        attempts.append(("guid", base.where(stories.c.external_id == external_id)))
+    attempts.append(
+        (
+            "content",
+            base.where(stories.c.source == source, stories.c.content_hash == content_hash),
+        )
+    )
+    with translated("find_story"):
+        for matched_on, query in attempts:
+            row = conn.execute(query).first()
+            if row is not None:
+                return StoryMatch(
+                    story_id=row.id,
+                    event_id=row.event_id,
+                    matched_on=matched_on,
+                    content_hash=row.content_hash,
+                )
+    return None
 
 
 class SQLWriteTx:
@@ -46,43 +94,10 @@ class SQLWriteTx:
         source: str,
         external_id: str | None = None,
     ) -> StoryMatch | None:
-        """The first match by ``(feed_id, guid)``, ``url``, ``external_id``, then content.
-
-        A match on ``external_id`` (a replayed record's own id) reports ``matched_on="guid"``: it
-        plays the part of a GUID for records that come without a feed.
-        """
-        base = (
-            select(stories.c.id, stories.c.content_hash, memberships.c.event_id)
-            .select_from(stories.outerjoin(memberships, memberships.c.story_id == stories.c.id))
-            .limit(1)
-        )
-        feed_match = (
-            stories.c.feed_id.is_(None) if feed_id is None else stories.c.feed_id == feed_id
-        )
-        attempts: list[tuple[Literal["guid", "url", "content"], Select[Any]]] = []
-        if guid:
-            attempts.append(("guid", base.where(feed_match, stories.c.guid == guid)))
-        if url:
-            attempts.append(("url", base.where(stories.c.url == url)))
-        if external_id:
-            attempts.append(("guid", base.where(stories.c.external_id == external_id)))
-        attempts.append(
-            (
-                "content",
-                base.where(stories.c.source == source, stories.c.content_hash == content_hash),
-            )
-        )
-        with translated("find_story"):
-            for matched_on, query in attempts:
-                row = self._conn.execute(query).first()
-                if row is not None:
-                    return StoryMatch(
-                        story_id=row.id,
-                        event_id=row.event_id,
-                        matched_on=matched_on,
-                        content_hash=row.content_hash,
-                    )
-        return None
+        return find_story(
+            self._conn, feed_id=feed_id, guid=guid, url=url, content_hash=content_hash,
+            source=source, external_id=external_id,
+        )  # fmt: skip
 
     def insert_story(
         self, story: Story, signature: Signature | None, *, feed_id: int | None
