@@ -88,6 +88,7 @@ ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, "
     "text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
 )
+ACCEPT_PAGE = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
@@ -170,14 +171,40 @@ class Fetcher:
             result = FetchResult(url=where[-1], status="error", fetched_at=now, error=_bare(e))
         return replace(result, elapsed_ms=int((time.monotonic() - start) * 1000))
 
+    def fetch_page(self, url: str, *, now: datetime, timeout_s: float) -> FetchResult:
+        """Fetch an article page a feed entry links to: http(s) only (a feed's link is hostile,
+        never a local path), with the same address checks, per-host limit and body cap as a
+        feed, and a total deadline of ``timeout_s`` (at most the policy's)."""
+        start = time.monotonic()
+        where = [url]
+        timeout_s = min(timeout_s, self._policy.timeout_s)
+        try:
+            if urlsplit(url).scheme.lower() not in ("http", "https"):
+                raise UnsupportedURL(f"refusing a non-http(s) article link {url[:80]!r}")
+            if timeout_s <= 0:
+                raise FetchTimeout("no time was left for this page")
+            result = self._fetch_http(
+                FeedSource(url=url), now, start + timeout_s, where, accept=ACCEPT_PAGE
+            )
+        except (FetchError, ValueError) as e:
+            error = e if isinstance(e, FetchError) else UnsupportedURL(f"invalid URL: {e}")
+            result = FetchResult(url=where[-1], status="error", fetched_at=now, error=_bare(error))
+        return replace(result, elapsed_ms=int((time.monotonic() - start) * 1000))
+
     # -- http ------------------------------------------------------------------------------
 
     def _fetch_http(
-        self, source: FeedSource, now: datetime, deadline: float, where: list[str]
+        self,
+        source: FeedSource,
+        now: datetime,
+        deadline: float,
+        where: list[str],
+        *,
+        accept: str = ACCEPT,
     ) -> FetchResult:
         self._deadline.set(deadline)
         try:
-            return self._follow(source, now, deadline, where)
+            return self._follow(source, now, deadline, where, accept)
         except FetchError:
             raise
         except httpcore.TimeoutException as e:
@@ -197,7 +224,7 @@ class Fetcher:
             self._deadline.set(None)
 
     def _follow(
-        self, source: FeedSource, now: datetime, deadline: float, where: list[str]
+        self, source: FeedSource, now: datetime, deadline: float, where: list[str], accept: str
     ) -> FetchResult:
         url = httpx.URL(source.url)
         seen = {str(url)}
@@ -208,7 +235,7 @@ class Fetcher:
                     f"refusing {url.scheme or 'scheme-less'} URL {str(url)[:80]!r}"
                 )
             with self._host_slot(url.host, deadline):
-                response = self._send(url, source, deadline)
+                response = self._send(url, source, deadline, accept)
                 try:
                     if response.status_code not in _REDIRECTS:
                         moved = str(url) if hop and permanent else None
@@ -249,13 +276,15 @@ class Fetcher:
                 if slot.users == 0:
                     del self._slots[host]
 
-    def _send(self, url: httpx.URL, source: FeedSource, deadline: float) -> httpx.Response:
+    def _send(
+        self, url: httpx.URL, source: FeedSource, deadline: float, accept: str
+    ) -> httpx.Response:
         left = deadline - time.monotonic()
         if left <= 0:
             raise FetchTimeout(f"the {self._policy.timeout_s:g}s deadline passed")
         headers = {
             "User-Agent": self._policy.user_agent,
-            "Accept": ACCEPT,
+            "Accept": accept,
             "Accept-Encoding": "gzip, deflate, br",
         }
         if etag := validator(source.etag):
