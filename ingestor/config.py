@@ -73,6 +73,11 @@ class Settings(BaseModel):
     """CIDR blocks that may be fetched even though private/loopback (operators' internal feeds)."""
     fetch_workers: int = Field(16, ge=1, le=256)
     fetch_per_host: int = Field(2, ge=1, le=64)
+    fetch_article_below_words: int = Field(150, ge=0, le=100_000)
+    """A new entry of an http(s) feed whose text is shorter than this many words is a summary:
+    its linked page is fetched and its main text stored instead. 0: never."""
+    fetch_article_max_per_poll: int = Field(20, ge=0, le=500)
+    """Article pages fetched for one poll of one feed at most (the rest keep their summary)."""
 
     # -- parse ------------------------------------------------------------------------------
     parse_time_budget_s: float = Field(5.0, gt=0, le=120)

@@ -343,6 +343,10 @@ class FeedRunResult:
     duplicates: int = 0
     updated: int = 0
     new_events: int = 0
+    articles: int = 0
+    """Summaries replaced by the main text of the article page they link to."""
+    articles_failed: int = 0
+    """Article pages fetched in vain (an error, or a page that is not the article)."""
     elapsed_ms: int = 0
     error: IngestorError | None = None
     next_poll_at: datetime | None = None

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from dataclasses import replace
 from datetime import datetime
 
 from ingestor.errors import NormalizeError
@@ -45,6 +46,7 @@ __all__ = [
     "normalize_entry",
     "sanitize_html",
     "source_name",
+    "with_article_page",
 ]
 
 TITLE_FROM_TEXT_CHARS = 200
@@ -147,3 +149,32 @@ def normalize_article(
         html=html,
         external_id=_clean_id(external_id),
     )
+
+
+_KEY_WORD = re.compile(r"[^\W\d_]{4,}")
+
+
+def with_article_page(story: Story, page: str) -> Story | None:
+    """``story`` (a feed entry carrying only a summary) with the main text of the page its link
+    points to, or ``None`` when the page is not that article.
+
+    The page is the article when its main text is longer than the entry's own and holds at least
+    half of the headline's words of four letters or more (the headline's and the summary's
+    opening, when the headline has fewer than three such words). A consent wall, a front page, a
+    login or paywall notice, or an error page served with a 200 fails one or the other. The
+    title, URL, GUID and times stay the entry's, and so does the content hash: it identifies the
+    entry as its feed delivered it, so the unchanged entry is a duplicate at the next poll and an
+    edited one a revision. The stored HTML is dropped (it was the summary's).
+    """
+    text = page_text(page, story.url) if is_page(page) else clean_text(page)
+    if len(text.split()) <= len(story.text.split()):
+        return None
+    wanted = set(_KEY_WORD.findall(story.title.casefold()))
+    if len(wanted) < 3:
+        opening = " ".join(story.text.split()[:40])
+        wanted |= set(_KEY_WORD.findall(opening.casefold()))
+    if wanted:
+        found = set(_KEY_WORD.findall(text.casefold()))
+        if 2 * len(wanted & found) < len(wanted):
+            return None
+    return replace(story, text=text, html=None)

@@ -9,6 +9,9 @@ One poll of one feed::
         return
     parsed, stories = budget.run(parse + normalize, body)   # parse.py, normalize.py, in a worker
                                                             # process under a time budget
+    for each new entry that is only a summary (a few, within one fetch deadline):
+        page = fetch_page(entry.link)                       # fetch/: same checks as a feed
+        story = budget.run(article_story, story, page)      # normalize: the page's main text
     signatures = [fingerprint(s) for s in stories]          # fingerprint.py
     with store.write() as tx:                               # one serialized transaction
         catch up the clusterer with stories other processes committed
@@ -20,7 +23,7 @@ One poll of one feed::
             clusterer.add(...)                              # undone if the transaction fails
         set the canonical story of every touched event
         tx.update_feed(schedule.plan(...))                  # the poll state, same transaction
-    log "feed_polled" feed= status= new= duplicates= new_events= elapsed_ms=
+    log "feed_polled" feed= status= new= duplicates= new_events= articles= elapsed_ms=
 
 A tick runs that for every due feed on a bounded pool of worker threads; fetching, parsing and
 fingerprinting happen in parallel, the write step one feed at a time. Replay and evaluation feed
@@ -45,6 +48,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -69,6 +73,7 @@ from ingestor.pipeline._replay import Replaying, evaluate_dataset
 from ingestor.pipeline._wiring import (
     BatchCounts,
     ReplaySummary,
+    article_story,
     cluster_policy,
     fingerprint_policy,
     ms_since,
@@ -366,6 +371,8 @@ class Pipeline(IndexMaintenance, Replaying):
                 duplicates=result.duplicates,
                 updated=result.updated,
                 new_events=result.new_events,
+                articles=result.articles,
+                articles_failed=result.articles_failed,
                 elapsed_ms=result.elapsed_ms,
                 **(
                     {"error": str(result.error), "error_kind": result.error.kind}
@@ -411,6 +418,7 @@ class Pipeline(IndexMaintenance, Replaying):
         # Oldest first: feeds list the newest entry first, and a story should meet the events
         # that were already news when it was published.
         stories = sorted(stories, key=lambda story: story.when)
+        stories, articles, articles_failed = self._with_articles(feed, stories, now=now)
         items = [(story, fingerprint(story, self.fp_policy)) for story in stories]
         state = self._plan(feed, fetched, ttl_s=parsed.ttl_s)
         if parsed.title and not feed.title:
@@ -423,9 +431,64 @@ class Pipeline(IndexMaintenance, Replaying):
             duplicates=counts.duplicates,
             updated=counts.updated,
             new_events=counts.new_events,
+            articles=articles,
+            articles_failed=articles_failed,
             elapsed_ms=ms_since(started),
             next_poll_at=state.next_poll_at,
         )
+
+    def _with_articles(
+        self, feed: FeedSource, stories: list[Story], *, now: datetime
+    ) -> tuple[list[Story], int, int]:
+        """Replace the text of new entries that carry only a summary (fewer than
+        ``fetch_article_below_words`` words) by the main text of the page they link to, newest
+        first, at most ``fetch_article_max_per_poll`` pages and one fetch deadline for all of
+        them. Only entries of http(s) feeds (a local file's links are not the operator's to
+        fetch), and only entries not already stored as they are: a feed lists the same entries
+        poll after poll, and their pages are fetched once. A page that fails or is not the
+        article leaves the summary; the poll goes on either way. Returns the stories and how
+        many pages were used and how many were fetched in vain."""
+        below = self.settings.fetch_article_below_words
+        limit = self.settings.fetch_article_max_per_poll
+        if not (below and limit and feed.url[:8].lower().startswith(("http://", "https://"))):
+            return stories, 0, 0
+        out = list(stories)
+        deadline = time.monotonic() + self.settings.fetch_timeout_s
+        fetched = used = 0
+        for position in reversed(range(len(out))):
+            story = out[position]
+            if fetched >= limit or time.monotonic() >= deadline:
+                break
+            if not story.url or len(story.text.split()) >= below:
+                continue
+            stored = self.store.find_story(
+                feed_id=feed.id, guid=story.guid, url=story.url,
+                content_hash=story.content_hash, source=story.source,
+            )  # fmt: skip
+            if stored is not None and stored.content_hash == story.content_hash:
+                continue
+            fetched += 1
+            page = self.fetcher.fetch_page(
+                story.url, now=now, timeout_s=deadline - time.monotonic()
+            )
+            better = None
+            if page.status == "ok":
+                try:
+                    better = self._budget.run(
+                        article_story, story, page.body, content_type=page.content_type
+                    )
+                except ParseError as error:
+                    page = replace(page, error=error)
+            if better is None:
+                log.debug(
+                    "article_skipped",
+                    url=story.url,
+                    reason=str(page.error) if page.error else "not the article",
+                )
+                continue
+            out[position] = better
+            used += 1
+        return out, used, fetched - used
 
     def tick(self, *, now: datetime | None = None) -> list[FeedRunResult]:
         """Poll every feed that is due, on a bounded pool of worker threads."""

@@ -9,11 +9,12 @@ Does not: poll, store or cluster; ``ingestor.pipeline`` does, with these.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from ingestor import normalize, parse, schedule
+from ingestor import normalize, parse, replay, schedule
 from ingestor.cluster import ClusterPolicy
 from ingestor.config import Settings
 from ingestor.errors import NormalizeError
@@ -23,6 +24,7 @@ from ingestor.models import FeedState, ParsedFeed, Story
 __all__ = [
     "BatchCounts",
     "ReplaySummary",
+    "article_story",
     "cluster_policy",
     "fingerprint_policy",
     "ms_since",
@@ -113,6 +115,28 @@ def parse_and_normalize(
             skipped += 1
     light = ParsedFeed(parsed.title, parsed.link, (), parsed.ttl_s, parsed.warning)
     return light, stories, skipped
+
+
+_CHARSET = re.compile(r"""charset\s*=\s*["']?([\w.:-]{1,40})""", re.I)
+_PAGE_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
+
+
+def article_story(story: Story, body: bytes, *, content_type: str | None) -> Story | None:
+    """``story`` with the main text of the page its entry links to (``body``, as fetched), or
+    ``None`` when the page is not its article. Decoding and extraction read hostile bytes, so
+    this runs in a budget worker like ``parse_and_normalize``."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media and media not in _PAGE_TYPES:
+        return None  # a PDF, an image, a feed: not a page to read
+    page = None
+    if declared := _CHARSET.search(content_type or ""):
+        try:
+            page = body.decode(declared[1])
+        except (LookupError, UnicodeDecodeError):
+            page = None
+    if page is None:
+        page = replay.decode_text(body, is_html=True)
+    return normalize.with_article_page(story, page)
 
 
 def schedule_policy(settings: Settings) -> schedule.SchedulePolicy:
