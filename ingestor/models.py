@@ -25,6 +25,7 @@ __all__ = [
     "Assignment",
     "Event",
     "EventDetail",
+    "EventMerge",
     "FeedRunResult",
     "FeedSource",
     "FeedState",
@@ -254,6 +255,25 @@ class Assignment:
     """The verification score that decided (1.0 for identical text, 0.0 for a new event)."""
     signals: Mapping[str, float] = field(default_factory=dict)
     """Every score computed on the way, for ``events show --explain``."""
+    merge_with: tuple[int, ...] = ()
+    """Other candidate events the story resembles as strongly as ``merge_threshold``: one
+    story told in two events that split early. The pipeline asks ``Clusterer.plan_merge``
+    about each once the story is in."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventMerge:
+    """One event folded into another: ``gone``'s stories now belong to ``into``."""
+
+    id: int
+    into: int
+    gone: int
+    story_id: int
+    """The story whose arrival showed the two events are one."""
+    merged_at: datetime
+
+    def __post_init__(self) -> None:
+        _utc(self.merged_at, "merged_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +344,8 @@ class EventDetail:
 
     event: Event
     variants: tuple[Variant, ...]
+    merges: tuple[EventMerge, ...] = ()
+    """Events folded into this one, oldest first (their variants are among ``variants``)."""
 
     @property
     def canonical(self) -> Variant:
@@ -343,6 +365,8 @@ class FeedRunResult:
     duplicates: int = 0
     updated: int = 0
     new_events: int = 0
+    merges: int = 0
+    """Events folded into another because a new story showed they are one."""
     articles: int = 0
     """Summaries replaced by the main text of the article page they link to."""
     articles_failed: int = 0

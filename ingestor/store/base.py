@@ -30,6 +30,7 @@ from ingestor.models import (
     Assignment,
     Event,
     EventDetail,
+    EventMerge,
     FeedSource,
     FeedState,
     IndexedStory,
@@ -91,6 +92,11 @@ class WriteTx(Protocol):
     ) -> None:
         """Put a story in an event, with the similarity and reason it joined; updates the event's
         size and first/last seen (from the story's ``when``)."""
+        ...
+
+    def merge_events(self, into: int, gone: int, *, story_id: int, now: datetime) -> int:
+        """Fold event ``gone`` into ``into`` (``story_id`` showed they are one); returns the
+        merge's id in the log other processes replay (``Store.merges_since``)."""
         ...
 
     def set_canonical(self, event_id: int, story_id: int) -> None: ...
@@ -176,6 +182,13 @@ class Store(Protocol):
         ...
 
     def max_story_id(self) -> int: ...
+
+    def merges_since(self, merge_id: int) -> list[EventMerge]:
+        """Event merges with an id above ``merge_id``, oldest first: what another process
+        folded since an in-memory index last caught up."""
+        ...
+
+    def max_merge_id(self) -> int: ...
 
     def newest_story_time(self) -> datetime | None:
         """The latest ``when`` (published, else fetched) of any story, or ``None``."""

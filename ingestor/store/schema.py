@@ -188,3 +188,18 @@ memberships = Table(
     Index("ix_memberships_event_id", "event_id"),
 )
 """One row per story (the primary key): a story belongs to exactly one event."""
+
+event_merges = Table(
+    "event_merges",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("into_event_id", Integer, nullable=False),
+    Column("gone_event_id", Integer, nullable=False),
+    Column("story_id", Integer, ForeignKey("stories.id"), nullable=False),
+    Column("merged_at", UTCDateTime, nullable=False),
+    Index("ix_event_merges_gone_event_id", "gone_event_id"),
+)
+"""Events folded into another (``WriteTx.merge_events``): the gone event's row is deleted and
+its memberships moved; this log lets other daemons replay the merge (``merges_since``) and
+``events show GONE`` name the event it went into. No foreign keys on the event ids: an event
+merged into may itself be merged later."""

@@ -25,7 +25,15 @@ from typing import Any
 from sqlalchemy import Connection, distinct, func, insert, select, update
 
 from ingestor.errors import NotFound, StoreError
-from ingestor.models import Event, EventDetail, FeedSource, IndexedStory, Story, StoryMatch
+from ingestor.models import (
+    Event,
+    EventDetail,
+    EventMerge,
+    FeedSource,
+    IndexedStory,
+    Story,
+    StoryMatch,
+)
 from ingestor.store import migrate as migrations
 from ingestor.store.base import SchemaStatus
 from ingestor.store.engine import (
@@ -45,7 +53,7 @@ from ingestor.store.rows import (
     story_from_row,
     variant_from_row,
 )
-from ingestor.store.schema import events, feeds, memberships, stories
+from ingestor.store.schema import event_merges, events, feeds, memberships, stories
 from ingestor.store.tx import SQLWriteTx, find_story
 
 __all__ = ["SQLStore"]
@@ -54,6 +62,10 @@ _REVIVABLE = ("removed", "parked", "gone")
 _CHUNK = 500
 """Rows per ``IN (...)`` list, well under SQLite's bound-parameter limit."""
 _YIELD_PER = 1000
+
+
+def _merge(row: Any) -> EventMerge:
+    return EventMerge(row.id, row.into_event_id, row.gone_event_id, row.story_id, row.merged_at)
 
 
 def _due_order() -> tuple[Any, ...]:
@@ -316,6 +328,16 @@ class SQLStore:
         with self._read("max_story_id") as conn:
             return int(conn.execute(select(func.coalesce(func.max(stories.c.id), 0))).scalar_one())
 
+    def merges_since(self, merge_id: int) -> list[EventMerge]:
+        query = select(event_merges).where(event_merges.c.id > merge_id).order_by(event_merges.c.id)
+        with self._read("merges_since") as conn:
+            return [_merge(row) for row in conn.execute(query)]
+
+    def max_merge_id(self) -> int:
+        with self._read("max_merge_id") as conn:
+            query = select(func.coalesce(func.max(event_merges.c.id), 0))
+            return int(conn.execute(query).scalar_one())
+
     # -- reading -----------------------------------------------------------------------------
     def _event_query(self) -> Any:
         canon = stories.alias("canon")
@@ -347,7 +369,7 @@ class SQLStore:
     ) -> list[Event]:
         """Events last seen at or after ``since`` with at least ``min_size`` members, newest
         first."""
-        query = self._event_query().where(events.c.size >= min_size)
+        query = self._event_query().where(events.c.size >= max(1, min_size))
         if since is not None:
             query = query.where(events.c.last_seen >= since)
         query = query.order_by(events.c.last_seen.desc(), events.c.id.desc()).limit(limit)
@@ -363,16 +385,46 @@ class SQLStore:
             .order_by(stories.c.when_at, stories.c.id)
         )
         with self._read("get_event") as conn:
-            row = conn.execute(self._event_query().where(events.c.id == event_id)).first()
+            query = self._event_query().where(events.c.id == event_id, events.c.size > 0)
+            row = conn.execute(query).first()
             if row is None:
-                raise NotFound(f"no event {event_id}")
+                raise NotFound(self._missing_event(conn, event_id))
             variants = tuple(variant_from_row(v) for v in conn.execute(variants_query))
-        return EventDetail(event=self._event(row), variants=variants)
+            merged = conn.execute(
+                select(event_merges)
+                .where(event_merges.c.into_event_id == event_id)
+                .order_by(event_merges.c.id)
+            ).all()
+        return EventDetail(
+            event=self._event(row), variants=variants, merges=tuple(map(_merge, merged))
+        )
+
+    @staticmethod
+    def _missing_event(conn: Connection, event_id: int) -> str:
+        """Why there is no event ``event_id``: never one, or merged (into what, in the end)."""
+        current, hops = event_id, 0
+        while hops < 100:
+            into = conn.execute(
+                select(event_merges.c.into_event_id)
+                .where(event_merges.c.gone_event_id == current)
+                .order_by(event_merges.c.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            if into is None:
+                break
+            current, hops = into, hops + 1
+        if current == event_id:
+            return f"no event {event_id}"
+        return f"event {event_id} was merged into event {current}"
 
     def counts(self) -> dict[str, int]:
         tables = {"feeds": feeds, "stories": stories, "events": events, "memberships": memberships}
         with self._read("counts") as conn:
-            return {
+            out = {
                 name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
                 for name, table in tables.items()
             }
+            # An event merged into another leaves a row of size 0 behind: not an event.
+            live = select(func.count()).select_from(events).where(events.c.size > 0)
+            out["events"] = int(conn.execute(live).scalar_one())
+            return out

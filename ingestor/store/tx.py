@@ -23,7 +23,14 @@ from ingestor.errors import NotFound, StoreError
 from ingestor.models import Assignment, FeedState, Signature, Story, StoryMatch
 from ingestor.store.engine import translated
 from ingestor.store.rows import signals_to_text, story_values
-from ingestor.store.schema import events, feeds, memberships, stories, story_revisions
+from ingestor.store.schema import (
+    event_merges,
+    events,
+    feeds,
+    memberships,
+    stories,
+    story_revisions,
+)
 
 __all__ = ["SQLWriteTx", "find_story"]
 
@@ -245,6 +252,50 @@ class SQLWriteTx:
                     last_seen=when if empty else max(event.last_seen, when),
                 )
             )
+
+    def merge_events(self, into: int, gone: int, *, story_id: int, now: datetime) -> int:
+        """Fold event ``gone`` into ``into``: its memberships move, ``into``'s size and span
+        grow, and the merge is logged (its id is returned). ``gone``'s row stays behind with
+        size 0, listed nowhere, so its id is never given to another event (SQLite reuses the
+        highest id of a deleted row). The caller sets ``into``'s canonical story afterwards, as
+        after any join."""
+        if into == gone:
+            raise StoreError(f"cannot merge event {into} into itself")
+        with translated("merge_events"):
+            rows = {
+                row.id: row
+                for row in self._conn.execute(
+                    select(
+                        events.c.id, events.c.size, events.c.first_seen, events.c.last_seen
+                    ).where(events.c.id.in_((into, gone)), events.c.size > 0)
+                )
+            }
+            for event_id in (into, gone):
+                if event_id not in rows:
+                    raise NotFound(f"no event {event_id}")
+            kept, folded = rows[into], rows[gone]
+            self._conn.execute(
+                update(memberships).where(memberships.c.event_id == gone).values(event_id=into)
+            )
+            self._conn.execute(
+                update(events)
+                .where(events.c.id == into)
+                .values(
+                    size=kept.size + folded.size,
+                    first_seen=min(kept.first_seen, folded.first_seen),
+                    last_seen=max(kept.last_seen, folded.last_seen),
+                )
+            )
+            self._conn.execute(update(events).where(events.c.id == gone).values(size=0))
+            result = self._conn.execute(
+                insert(event_merges).values(
+                    into_event_id=into, gone_event_id=gone, story_id=story_id, merged_at=now
+                )
+            )
+            key = result.inserted_primary_key
+            if key is None:
+                raise StoreError("merge_events: the database returned no id")
+            return int(key[0])
 
     def set_canonical(self, event_id: int, story_id: int) -> None:
         """Make a member of the event its canonical story (``StoreError`` for a non-member)."""
