@@ -32,7 +32,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from sweep import load, run, summary
+from sweep import load, parse_setting, policies, run, summary
 
 from ingestor.cluster import ClusterPolicy
 from ingestor.fingerprint import FingerprintPolicy
@@ -40,8 +40,10 @@ from ingestor.models import Story
 from ingestor.replay import Record
 
 
-def orders(records: list[Record], stories: list[Story | None], runs: int) -> None:
-    fp, cp = FingerprintPolicy(), ClusterPolicy()
+def orders(
+    records: list[Record], stories: list[Story | None], runs: int, fp: FingerprintPolicy,
+    cp: ClusterPolicy,
+) -> None:  # fmt: skip
     per: dict[str, list[tuple[float, float, float]]] = {}
     for seed in range(runs):
         order = list(range(len(records)))
@@ -61,26 +63,30 @@ def orders(records: list[Record], stories: list[Story | None], runs: int) -> Non
         print(f"  {name}: " + "  ".join(cells))
 
 
-def halves(records: list[Record], stories: list[Story | None], values: list[float]) -> None:
+def halves(
+    records: list[Record], stories: list[Story | None], values: list[float],
+    fp: FingerprintPolicy, base: ClusterPolicy,
+) -> None:  # fmt: skip
     def half(record: Record) -> int:
         label = record.event or record.id
         if record.dataset == "ecbplus":  # "ecbplus:1_ecb", "ecbplus:1_ecbplus": topic 1
             label = label.partition("_")[0]  # a topic's look-alike pair stays together
         return hashlib.sha256(label.encode()).digest()[0] & 1
 
-    fp = FingerprintPolicy()
     for h in (0, 1):
         keep = [i for i, r in enumerate(records) if half(r) == h]
         events = len({records[i].event for i in keep})
         print(f"half {h}: {len(keep)} documents, {events} gold events")
         for value in values:
-            cp = replace(ClusterPolicy(), rewrite_threshold=value)
+            cp = replace(base, rewrite_threshold=value)
             report, _ = run([records[i] for i in keep], [stories[i] for i in keep], fp, cp)
             print(f"  rewrite_threshold={value}: {summary(report)}", flush=True)
 
 
-def summaries(records: list[Record], stories: list[Story | None], words: list[int]) -> None:
-    fp, cp = FingerprintPolicy(), ClusterPolicy()
+def summaries(
+    records: list[Record], stories: list[Story | None], words: list[int], fp: FingerprintPolicy,
+    cp: ClusterPolicy,
+) -> None:  # fmt: skip
     for n in words:
         cut = [
             None if s is None else replace(s, text=" ".join(s.text.split()[:n])) for s in stories
@@ -89,8 +95,10 @@ def summaries(records: list[Record], stories: list[Story | None], words: list[in
         print(f"first {n} words: {summary(report)}", flush=True)
 
 
-def regold(records: list[Record], stories: list[Story | None], joins: list[str]) -> None:
-    fp, cp = FingerprintPolicy(), ClusterPolicy()
+def regold(
+    records: list[Record], stories: list[Story | None], joins: list[str], fp: FingerprintPolicy,
+    cp: ClusterPolicy,
+) -> None:  # fmt: skip
     report, _ = run(records, stories, fp, cp)
     print(f"as labelled: {summary(report)}")
     alias: dict[str, str] = {}
@@ -114,20 +122,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--join", action="append", default=[], help="regold: gold labels to count as one, A,B"
     )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="run with a setting other than the shipped one (as sweep.py's --grid, one value)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if not args.stream.is_file():
         parser.error(f"no such stream file: {args.stream}")
+    changed = []
+    for spec in args.set:
+        try:
+            name, values = parse_setting(spec)
+        except ValueError as error:
+            parser.error(str(error))
+        changed.append((name, values[0]))
+    fp, cp = policies(changed)
     records, stories = load(args.stream)
     if args.mode == "orders":
-        orders(records, stories, args.runs)
+        orders(records, stories, args.runs, fp, cp)
     elif args.mode == "halves":
-        halves(records, stories, [float(v) for v in args.values.split(",")])
+        halves(records, stories, [float(v) for v in args.values.split(",")], fp, cp)
     elif args.mode == "summaries":
-        summaries(records, stories, [int(v) for v in args.words.split(",")])
+        summaries(records, stories, [int(v) for v in args.words.split(",")], fp, cp)
     else:
         if not args.join:
             parser.error("regold needs at least one --join A,B")
-        regold(records, stories, args.join)
+        regold(records, stories, args.join, fp, cp)
     return 0
 
 

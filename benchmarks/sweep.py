@@ -20,6 +20,7 @@ import json
 import pickle
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import fields, replace
 from datetime import timedelta
 from pathlib import Path
@@ -75,7 +76,8 @@ def run(
 ) -> tuple[evaluate.EvalReport, float]:
     started = time.perf_counter()
     clusterer = Clusterer(cp)
-    predicted: list[str] = []
+    predicted: list[int | str] = []
+    into: dict[int, int] = {}  # merged event -> the event it went into
     next_event = 1
     for story_id, story in enumerate(stories):
         if story is None:
@@ -90,11 +92,21 @@ def run(
             story_id, event_id, signature, when=story.when, source=story.source,
             assignment=assignment,
         )  # fmt: skip
-        predicted.append(f"e{event_id}")
+        if assignment.merge_with:  # as the pipeline does; the store's log is ``into`` here
+            event_id, merges = clusterer.fold(event_id, assignment.merge_with)
+            into.update((merge.gone.id, merge.into) for merge in merges)
+        predicted.append(event_id)
     seconds = time.perf_counter() - started
+    labels = []
+    for event_id in predicted:
+        if isinstance(event_id, int):
+            while event_id in into:
+                event_id = into[event_id]
+            event_id = f"e{event_id}"
+        labels.append(event_id)
     gold = [r.event or r.id for r in records]
     datasets = [r.dataset or "" for r in records]
-    return evaluate.score(gold, predicted, datasets, seconds=seconds), seconds
+    return evaluate.score(gold, labels, datasets, seconds=seconds), seconds
 
 
 def summary(report: evaluate.EvalReport) -> str:
@@ -105,6 +117,34 @@ def summary(report: evaluate.EvalReport) -> str:
         for g in report.by_dataset
     ]
     return " | ".join([*parts, f"mixed={report.mixed_events}"])
+
+
+def policies(settings: Iterable[tuple[str, Any]]) -> tuple[FingerprintPolicy, ClusterPolicy]:
+    """The shipped policies with ``settings`` (``FingerprintPolicy`` or ``ClusterPolicy``
+    field names, and ``window_hours``) changed."""
+    fp, cp = FingerprintPolicy(), ClusterPolicy()
+    fp_fields = {f.name for f in fields(FingerprintPolicy)}
+    for name, value in settings:
+        if name == "window_hours":
+            cp = replace(cp, window=timedelta(hours=value))
+        elif name in fp_fields:
+            fp = replace(fp, **{name: value})
+        else:
+            cp = replace(cp, **{name: value})
+    # As the pipeline wires them (``cluster_policy``): some cluster settings are fingerprint ones.
+    return fp, replace(
+        cp, num_perm=fp.num_perm, shingle_perm=fp.shingle_perm, merge_min_words=fp.short_text
+    )
+
+
+def parse_setting(spec: str) -> tuple[str, list[Any]]:
+    """``name=v1,v2,...`` as a setting name and its values; ``ValueError`` for an unknown
+    name."""
+    name, _, values = spec.partition("=")
+    known = {f.name for f in fields(FingerprintPolicy)} | {f.name for f in fields(ClusterPolicy)}
+    if name not in known | {"window_hours"}:
+        raise ValueError(f"unknown setting {name!r}")
+    return name, [_value(v) for v in values.split(",")]
 
 
 def _value(text: str) -> Any:
@@ -126,24 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON object per combination")
     args = parser.parse_args(argv)
     records, stories = load(args.stream)
-    fp_fields = {f.name for f in fields(FingerprintPolicy)}
-    cp_fields = {f.name for f in fields(ClusterPolicy)}
     axes: list[tuple[str, list[Any]]] = []
     for spec in args.grid:
-        name, _, values = spec.partition("=")
-        if name not in fp_fields | cp_fields:
-            parser.error(f"unknown setting {name!r}")
-        axes.append((name, [_value(v) for v in values.split(",")]))
+        try:
+            axes.append(parse_setting(spec))
+        except ValueError as error:
+            parser.error(str(error))
     for combo in itertools.product(*(values for _, values in axes)) if axes else [()]:
-        fp, cp = FingerprintPolicy(), ClusterPolicy()
-        for (name, _), value in zip(axes, combo, strict=True):
-            if name == "window_hours":
-                cp = replace(cp, window=timedelta(hours=value))
-            elif name in fp_fields:
-                fp = replace(fp, **{name: value})
-            else:
-                cp = replace(cp, **{name: value})
-        cp = replace(cp, num_perm=fp.num_perm, shingle_perm=fp.shingle_perm)
+        fp, cp = policies(zip((name for name, _ in axes), combo, strict=True))
         report, seconds = run(records, stories, fp, cp)
         label = " ".join(f"{n}={v}" for (n, _), v in zip(axes, combo, strict=True)) or "defaults"
         if args.json:

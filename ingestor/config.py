@@ -102,6 +102,7 @@ class Settings(BaseModel):
     cluster_prior_docs: int = Field(2000, ge=0)
     cluster_max_candidates: int = Field(12, ge=1, le=1000)
     cluster_redundant_copy: float = Field(0.8, gt=0.0, le=1.0)
+    cluster_merge_threshold: float = Field(0.55, ge=0.0, le=1.0)
     cluster_canonical: Literal["agency", "earliest", "complete", "priority"] = "agency"
     cluster_source_priority: tuple[str, ...] = ()
 

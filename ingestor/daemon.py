@@ -64,6 +64,7 @@ def run_tick(pipeline: Pipeline, totals: TickTotals, *, now: datetime | None = N
         errors=sum(1 for r in results if r.status == "error"),
         new=sum(r.new for r in results),
         new_events=sum(r.new_events for r in results),
+        merges=sum(r.merges for r in results),
         articles=sum(r.articles for r in results),
         indexed_events=pipeline.clusterer.events,
         elapsed_ms=int((time.monotonic() - started) * 1000),

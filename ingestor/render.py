@@ -149,7 +149,11 @@ def _variant_json(variant: Variant, canonical: Variant, *, explain: bool) -> dic
 def detail_json(detail: EventDetail, *, explain: bool = False) -> dict[str, Any]:
     canonical = detail.canonical
     return event_json(detail.event) | {
-        "variants": [_variant_json(v, canonical, explain=explain) for v in detail.variants]
+        "variants": [_variant_json(v, canonical, explain=explain) for v in detail.variants],
+        "merged": [
+            {"event_id": m.gone, "story_id": m.story_id, "merged_at": m.merged_at.isoformat()}
+            for m in detail.merges
+        ],
     }
 
 
@@ -182,6 +186,11 @@ def detail_text(detail: EventDetail, *, explain: bool = False) -> str:
     ]
     lines.append(_table(["STORY", "SOURCE", "TIME (UTC)", "SIM", "JOINED AS", "TITLE"], rows))
     lines.append("(* canonical)")
+    for merge in detail.merges:
+        lines.append(
+            f"Event {merge.gone} merged into this one at {_time(merge.merged_at)} UTC: story "
+            f"{merge.story_id} met both as one story."
+        )
     if explain:
         for v in detail.variants:
             lines += ["", f"Story {v.story_id} ({_cut(v.story.source, 80)}): joined as {v.reason}"]

@@ -56,6 +56,7 @@ __all__ = [
     "IndexCheck",
     "LSHIndex",
     "Member",
+    "Merged",
     "Undo",
     "choose_canonical",
 ]
@@ -81,6 +82,13 @@ class ClusterPolicy:
     """A copy at least this alike (shingle Jaccard) with a member is not indexed on its own."""
     canonical: CanonicalRule = "agency"
     source_priority: tuple[str, ...] = ()
+    merge_threshold: float = 0.55
+    """A story that joins one event and meets another candidate event's centroid at least this
+    well asks whether the two are one story that split early: they merge if their centroids
+    meet at ``rewrite_threshold`` (``Clusterer._same_story``). 0: never."""
+    merge_min_words: int = 50
+    """Stories shorter than this (a summary or a teaser: the fingerprint's ``short_text``) join
+    events but never merge them: a merge moves whole events on one story's word."""
 
 
 @dataclass(slots=True)
@@ -91,6 +99,17 @@ class _Event:
     centroid: dict[str, float] = field(default_factory=dict)
     norm2: float = 0.0
     members: list[Member] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """What ``Clusterer.merge`` changed, so ``Clusterer.undo`` can take it back."""
+
+    into: int
+    gone: _Event
+    """The folded event as it was (its object, no longer mutated)."""
+    previous_span: tuple[datetime, datetime]
+    members_before: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +282,12 @@ class Clusterer:
             if jaccard >= policy.copy_threshold:
                 reason = "identical" if jaccard >= 1.0 else "near-copy"
             signals["threshold"] = round(self.threshold(best.first, best.last, when), 4)
-            return Assignment(best.id, reason, round(best_cosine, 4), signals)
+            also: tuple[int, ...] = ()
+            if signature.length >= policy.merge_min_words:
+                also = self._same_story(best, scores[1:])
+            if also:
+                signals["merges"] = float(len(also))
+            return Assignment(best.id, reason, round(best_cosine, 4), signals, also)
         if copy_event is not None and best_copy >= policy.copy_threshold:
             signals["cosine"] = round(self._cosine(vector, self._events[copy_event]), 4)
             reason = "identical" if best_copy >= 1.0 else "near-copy"
@@ -282,6 +306,77 @@ class Clusterer:
         else:
             gap = min(abs(when - event_first), abs(when - event_last)) / policy.window
         return policy.rewrite_threshold + policy.time_penalty * min(1.0, gap)
+
+    def _same_story(self, best: _Event, others: list[tuple[float, int]]) -> tuple[int, ...]:
+        """The other candidate events that are the same story as ``best``, which the story
+        joins: the story meets them at ``merge_threshold`` (so the question is worth asking),
+        and their centroids meet ``best``'s at ``rewrite_threshold`` *without* this story, as
+        a story must to join an event. Two events that split early (their first stories
+        shared too little) pass once each has grown towards the whole story; a roundup that
+        covers two unrelated stories meets both, but cannot make them meet each other."""
+        merge = self.policy.merge_threshold
+        if merge <= 0.0 or best.norm2 <= 0.0:
+            return ()
+        same = []
+        for cosine, event_id in others:
+            if cosine < merge:
+                break  # ``others`` is sorted, best first
+            other = self._events[event_id]
+            if other.norm2 <= 0.0:
+                continue
+            small, large = sorted((best.centroid, other.centroid), key=len)
+            dot = sum([x * large.get(t, 0.0) for t, x in small.items()])
+            if dot / math.sqrt(best.norm2 * other.norm2) >= self.policy.rewrite_threshold:
+                same.append(event_id)
+        return tuple(same)
+
+    def plan_merge(self, event_id: int, other: int) -> tuple[int, int] | None:
+        """Which way events ``event_id`` and ``other`` (``Assignment.merge_with``, checked by
+        ``assign``) merge: ``(into, gone)``, the larger absorbing the smaller, the older on a
+        tie; ``None`` when either has left the window or they are one already."""
+        a, b = self._events.get(event_id), self._events.get(other)
+        if a is None or b is None or a is b:
+            return None
+        into, gone = sorted((a, b), key=lambda e: (-len(e.members), e.id))
+        return into.id, gone.id
+
+    def fold(self, event_id: int, others: Iterable[int]) -> tuple[int, list[Merged]]:
+        """Merge every event of ``others`` that ``plan_merge`` finds to be one with
+        ``event_id`` (which a story just joined). Returns the event the story is in now and
+        the merges made, in order (each is an ``undo`` record, and the store must log each)."""
+        done = []
+        for other in others:
+            plan = self.plan_merge(event_id, other)
+            if plan is None:
+                continue
+            change = self.merge(*plan)
+            if change is not None:
+                done.append(change)
+                event_id = plan[0]
+        return event_id, done
+
+    def merge(self, into: int, gone: int) -> Merged | None:
+        """Fold event ``gone`` into ``into`` (a merge this process planned, or one another
+        process committed). ``None`` when there is nothing to fold: ``gone`` is not in the window.
+        When ``into`` is not (evicted here), ``gone`` simply takes its id."""
+        folded = self._events.pop(gone, None)
+        if folded is None:
+            return None
+        kept = self._events.get(into)
+        if kept is None:
+            kept = self._events[into] = _Event(into, folded.first, folded.last)
+            # renamed, not merged: an undo must leave no empty ``into`` behind
+        span = (kept.first, kept.last)
+        before = len(kept.members)
+        centroid = kept.centroid
+        for term, x in folded.centroid.items():
+            centroid[term] = centroid.get(term, 0.0) + x
+        kept.norm2 = sum(x * x for x in centroid.values())
+        kept.first, kept.last = min(kept.first, folded.first), max(kept.last, folded.last)
+        kept.members.extend(folded.members)
+        for member in folded.members:
+            self._story_event[member.story_id] = into
+        return Merged(into, folded, span, before)
 
     @staticmethod
     def _cosine(vector: Mapping[str, float], event: _Event) -> float:
@@ -356,9 +451,13 @@ class Clusterer:
             self._newest = when
         return Undo(story_id, event_id, vector, terms, new_event, previous_span, previous_newest)
 
-    def undo(self, changes: Iterable[Undo]) -> None:
-        """Take back ``add`` calls, newest first (their transaction did not commit)."""
+    def undo(self, changes: Iterable[Undo | Merged]) -> None:
+        """Take back ``add`` and ``merge`` calls, newest first (their transaction did not
+        commit)."""
         for change in reversed(list(changes)):
+            if isinstance(change, Merged):
+                self._unmerge(change)
+                continue
             event = self._events[change.event_id]
             centroid = event.centroid
             for term, x in change.vector.items():
@@ -375,6 +474,22 @@ class Clusterer:
             self._forget(change.story_id)
         self.index.rollback()
         self._cache = None
+
+    def _unmerge(self, change: Merged) -> None:
+        kept = self._events[change.into]
+        folded = change.gone
+        if change.members_before == 0:  # ``merge`` renamed ``gone`` to ``into``
+            del self._events[change.into]
+        else:
+            centroid = kept.centroid
+            for term, x in folded.centroid.items():
+                centroid[term] = centroid.get(term, 0.0) - x
+            kept.norm2 = sum(x * x for x in centroid.values())
+            kept.first, kept.last = change.previous_span
+            del kept.members[change.members_before :]
+        self._events[folded.id] = folded
+        for member in folded.members:
+            self._story_event[member.story_id] = folded.id
 
     def redundant(self, reason: str, similarity: float) -> bool:
         """Whether a story that joined this way is left out of the LSH index (see ``add``)."""

@@ -14,13 +14,15 @@ One poll of one feed::
         story = budget.run(article_story, story, page)      # normalize: the page's main text
     signatures = [fingerprint(s) for s in stories]          # fingerprint.py
     with store.write() as tx:                               # one serialized transaction
-        catch up the clusterer with stories other processes committed
+        catch up the clusterer with merges and stories other processes committed
         for story, signature:
             if tx.find_story(guid, url, external id, source + content hash):
                 duplicate (or an in-place edit: update_story); continue
             assignment = clusterer.assign(signature, story.when)   # cluster.py
             insert story; create the event if new; add the membership
             clusterer.add(...)                              # undone if the transaction fails
+            clusterer.fold(event, assignment.merge_with)    # events the story shows are one
+            merge those events in the store too
         set the canonical story of every touched event
         tx.update_feed(schedule.plan(...))                  # the poll state, same transaction
     log "feed_polled" feed= status= new= duplicates= new_events= articles= elapsed_ms=
@@ -56,7 +58,7 @@ import structlog
 
 from ingestor import schedule
 from ingestor.budget import BudgetRunner
-from ingestor.cluster import Clusterer, LSHIndex, Undo
+from ingestor.cluster import Clusterer, LSHIndex, Merged, Undo
 from ingestor.config import Settings
 from ingestor.errors import IngestorError, ParseError, SchemaError
 from ingestor.fingerprint import fingerprint
@@ -131,6 +133,7 @@ class Pipeline(IndexMaintenance, Replaying):
         self._rng_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._seen_story_id = 0
+        self._seen_merge_id = 0
         self.stale_signatures = 0
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         """Who holds this process's feed leases."""
@@ -217,6 +220,11 @@ class Pipeline(IndexMaintenance, Replaying):
         shared index should hold those stories already (their writer put them there before
         committing); ``ensure`` checks, and queues any it lacks for this transaction's index
         write."""
+        # Merges first: a story committed after a merge is reported in the event it went into.
+        # This process's own merges come back too, and change nothing (their event is gone).
+        for merge in self.store.merges_since(self._seen_merge_id):
+            self._seen_merge_id = merge.id
+            self.clusterer.merge(merge.into, merge.gone)
         caught = []
         for item in self.store.stories_since(self._seen_story_id):
             self._seen_story_id = max(self._seen_story_id, item.story_id)
@@ -253,7 +261,7 @@ class Pipeline(IndexMaintenance, Replaying):
         poll state, all in one transaction. The clusterer is rolled back if the commit fails."""
         counts = BatchCounts()
         with self._write_lock:
-            undo: list[Undo] = []
+            undo: list[Undo | Merged] = []
             try:
                 with self.store.write() as tx:
                     self._catch_up()
@@ -264,7 +272,7 @@ class Pipeline(IndexMaintenance, Replaying):
                         if event_id is not None:
                             counts.events[position] = event_id
                     # Every event that gained a story may have a new canonical story.
-                    for event_id in {change.event_id for change in undo}:
+                    for event_id in self._touched(undo):
                         tx.set_canonical(event_id, self.clusterer.canonical(event_id))
                     # A shared index is written before the store commits: any committed story
                     # is then findable by every daemon, and a failed commit takes the entries
@@ -277,8 +285,23 @@ class Pipeline(IndexMaintenance, Replaying):
                 self.clusterer.undo(undo)
                 raise
             for change in undo:
-                self._seen_story_id = max(self._seen_story_id, change.story_id)
+                if isinstance(change, Undo):
+                    self._seen_story_id = max(self._seen_story_id, change.story_id)
         return counts
+
+    def _touched(self, changes: list[Undo | Merged]) -> set[int]:
+        """The events that gained stories in this transaction, as they are now (a story's
+        event may have been merged into another since it joined)."""
+        touched = set()
+        for change in changes:
+            event_id = (
+                change.into
+                if isinstance(change, Merged)
+                else self.clusterer.event_of(change.story_id)
+            )
+            if event_id is not None:
+                touched.add(event_id)
+        return touched
 
     def _ingest_one(
         self,
@@ -288,7 +311,7 @@ class Pipeline(IndexMaintenance, Replaying):
         feed_id: int | None,
         now: datetime,
         counts: BatchCounts,
-        undo: list[Undo],
+        undo: list[Undo | Merged],
     ) -> int | None:
         match = tx.find_story(
             feed_id=feed_id,
@@ -324,6 +347,12 @@ class Pipeline(IndexMaintenance, Replaying):
             )
         )
         counts.new += 1
+        if assignment.merge_with:
+            event_id, merges = self.clusterer.fold(event_id, assignment.merge_with)
+            undo.extend(merges)
+            for merge in merges:
+                tx.merge_events(merge.into, merge.gone.id, story_id=story_id, now=now)
+            counts.merges += len(merges)
         return event_id
 
     # -- polling ---------------------------------------------------------------------------
@@ -371,6 +400,7 @@ class Pipeline(IndexMaintenance, Replaying):
                 duplicates=result.duplicates,
                 updated=result.updated,
                 new_events=result.new_events,
+                merges=result.merges,
                 articles=result.articles,
                 articles_failed=result.articles_failed,
                 elapsed_ms=result.elapsed_ms,
@@ -431,6 +461,7 @@ class Pipeline(IndexMaintenance, Replaying):
             duplicates=counts.duplicates,
             updated=counts.updated,
             new_events=counts.new_events,
+            merges=counts.merges,
             articles=articles,
             articles_failed=articles_failed,
             elapsed_ms=ms_since(started),

@@ -32,6 +32,7 @@ class IndexMaintenance:
     fp_policy: FingerprintPolicy
     stale_signatures: int
     _seen_story_id: int
+    _seen_merge_id: int
     _write_lock: threading.Lock
 
     def load_index(self, *, now: datetime) -> int:
@@ -39,6 +40,8 @@ class IndexMaintenance:
         index against them (count and fingerprint version), repairing what differs."""
         since = self._window_start(now)
         version = self.fp_policy.version
+        # Read before the stories: a merge committed while they load is replayed at catch-up.
+        self._seen_merge_id = self.store.max_merge_id()
         fresh = []
         for item in self.store.iter_index(since=since):
             self._seen_story_id = max(self._seen_story_id, item.story_id)
@@ -107,6 +110,7 @@ class IndexMaintenance:
             self.clusterer.index.clear()
             self.clusterer = Clusterer(self.clusterer.policy, index=self.clusterer.index)
             self._seen_story_id = 0
+            self._seen_merge_id = self.store.max_merge_id()
             self.stale_signatures = 0
             items = list(self.store.iter_index(since=since))
             for item in items:

@@ -150,28 +150,32 @@ def evaluate_dataset(
 
     from ingestor import evaluate
 
+    seen: list[tuple[Record, int | None]] = []
+    with tempfile.TemporaryDirectory(prefix="ingestor-eval-") as tmp:
+        scratch = settings.model_copy(update={"database_url": f"sqlite:///{Path(tmp) / 'eval.db'}"})
+        from ingestor.pipeline import Pipeline
+
+        with Pipeline.open(scratch, migrate=True) as pipeline:
+            summary = pipeline.replay(
+                [path], progress=progress, on_record=lambda item, e: seen.append((item, e))
+            )
+            # A story's event may have been merged into another after it joined.
+            into = {merge.gone: merge.into for merge in pipeline.store.merges_since(0)}
     gold: list[str] = []
     predicted: list[str] = []
     datasets: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="ingestor-eval-") as tmp:
-        scratch = settings.model_copy(update={"database_url": f"sqlite:///{Path(tmp) / 'eval.db'}"})
-        out = assignments.open("w", encoding="utf-8") if assignments else None
-        try:
-            from ingestor.pipeline import Pipeline
-
-            with Pipeline.open(scratch, migrate=True) as pipeline:
-
-                def record(item: Record, event_id: int | None) -> None:
-                    # A document that could not be read is an event of its own.
-                    label = f"e{event_id}" if event_id is not None else f"unread:{item.id}"
-                    gold.append(item.event or f"unlabelled:{item.id}")
-                    predicted.append(label)
-                    datasets.append(item.dataset or "")
-                    if out is not None:
-                        out.write(json.dumps({"id": item.id, "event_id": event_id}) + "\n")
-
-                summary = pipeline.replay([path], progress=progress, on_record=record)
-        finally:
+    out = assignments.open("w", encoding="utf-8") if assignments else None
+    try:
+        for item, event_id in seen:
+            while event_id in into:
+                event_id = into[event_id]
+            # A document that could not be read is an event of its own.
+            predicted.append(f"e{event_id}" if event_id is not None else f"unread:{item.id}")
+            gold.append(item.event or f"unlabelled:{item.id}")
+            datasets.append(item.dataset or "")
             if out is not None:
-                out.close()
+                out.write(json.dumps({"id": item.id, "event_id": event_id}) + "\n")
+    finally:
+        if out is not None:
+            out.close()
     return evaluate.score(gold, predicted, datasets, seconds=summary.seconds)

@@ -66,6 +66,8 @@ def cluster_policy(settings: Settings) -> ClusterPolicy:
         redundant_copy=settings.cluster_redundant_copy,
         canonical=settings.cluster_canonical,
         source_priority=settings.cluster_source_priority,
+        merge_threshold=settings.cluster_merge_threshold,
+        merge_min_words=settings.fingerprint_short_text,
     )
 
 
@@ -75,6 +77,7 @@ class BatchCounts:
     duplicates: int = 0
     updated: int = 0
     new_events: int = 0
+    merges: int = 0
     skipped: int = 0
     events: dict[int, int] = field(default_factory=dict)
     """Story key (position in the batch) -> event id, for evaluation."""
@@ -84,6 +87,7 @@ class BatchCounts:
         self.duplicates += other.duplicates
         self.updated += other.updated
         self.new_events += other.new_events
+        self.merges += other.merges
         self.skipped += other.skipped
 
 
