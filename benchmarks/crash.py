@@ -12,9 +12,10 @@ started again; with PostgreSQL its backends are also ended with ``pg_terminate_b
 a transaction when one is caught in time) while it keeps running. After every kill the store is
 checked (one snapshot): no story stored twice, no feed state ahead of its stories (every entry
 of every version up to the stored ETag is stored), every event has as many memberships as its
-size and at least one, no membership without a story, no story without an event, canonical
-stories are members. Every start's ``index_loaded`` line must count what the store holds (stories
-with a membership and the daemon's fingerprint version); with ``--index-url`` (an empty Redis
+size and at least one (an event merged into another: none, size 0, and its merge logged), no
+membership without a story, no story without an event, canonical stories are members. Every
+start's ``index_loaded`` line must count what the store holds (stories with a membership and
+the daemon's fingerprint version); with ``--index-url`` (an empty Redis
 database, emptied afterwards) the start-up check may repair what a crash cut off (counted), but
 must find nothing to repair after a clean stop. At the end the server stops growing, the daemon
 runs until every feed is stored at its last version (no story lost), stops on SIGTERM, and
@@ -299,15 +300,18 @@ _QUERIES = {
     " GROUP BY feed_id, guid HAVING count(*) > 1) d",
     "dup_url": "SELECT count(*) FROM (SELECT url FROM stories WHERE url IS NOT NULL"
     " GROUP BY url HAVING count(*) > 1) d",
+    # An event merged into another stays behind as a row of size 0 with no members; any other
+    # event has as many members as its size, and at least one.
     "bad_events": "SELECT count(*) FROM (SELECT e.id FROM events e LEFT JOIN memberships m"
-    " ON m.event_id = e.id GROUP BY e.id, e.size"
-    " HAVING count(m.story_id) <> e.size OR count(m.story_id) = 0) d",
+    " ON m.event_id = e.id GROUP BY e.id, e.size HAVING count(m.story_id) <> e.size"
+    " OR (e.size = 0 AND e.id NOT IN (SELECT gone_event_id FROM event_merges))) d",
     "orphan_memberships": "SELECT count(*) FROM memberships m LEFT JOIN stories s"
     " ON s.id = m.story_id WHERE s.id IS NULL",
     "stories_without_event": "SELECT count(*) FROM stories s LEFT JOIN memberships m"
     " ON m.story_id = s.id WHERE m.story_id IS NULL",
     "canonical_not_member": "SELECT count(*) FROM events e LEFT JOIN memberships m"
-    " ON m.story_id = e.canonical_story_id AND m.event_id = e.id WHERE m.story_id IS NULL",
+    " ON m.story_id = e.canonical_story_id AND m.event_id = e.id"
+    " WHERE m.story_id IS NULL AND e.size > 0",
 }
 
 
@@ -345,7 +349,7 @@ def snapshot(engine: Engine, urls: dict[str, int]) -> Snapshot:
             " ON m.story_id = s.id WHERE s.signature IS NOT NULL GROUP BY s.signature_version"
         )
         indexable = {str(v): int(c) for v, c in conn.execute(text(query))}
-        events = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
+        events = conn.execute(text("SELECT count(*) FROM events WHERE size > 0")).scalar_one()
         multi = conn.execute(text("SELECT count(*) FROM events WHERE size > 1")).scalar_one()
     return Snapshot(counts, stored, etags, owners, indexable, int(events), int(multi))
 
