@@ -54,7 +54,8 @@ class Replaying:
         on_record: Callable[[Record, int | None], None] | None = None,
     ) -> ReplaySummary:
         """Feed files, article files and record streams through normalize -> fingerprint ->
-        ingest. ``on_record`` hears every dataset record with the event it landed in.
+        ingest. ``on_record`` hears every dataset record with the event it landed in
+        (which a later story may merge into another: ``Store.merges_since`` says).
 
         Stories are committed ``batch`` at a time, and never held back more than
         ``max_delay_s`` after the first of a batch was read: other writers on the same store
