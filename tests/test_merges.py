@@ -71,16 +71,15 @@ def roundup() -> list[Story]:
     ]
 
 
-def feed(clusterer: Clusterer, stories: Sequence[Story]) -> list[Undo | Merged]:
-    """Assign and add each story as the pipeline does (new events numbered from 1)."""
+def feed(clusterer: Clusterer, stories: Sequence[Story], *, start: int = 1) -> list[Undo | Merged]:
+    """Assign, add and fold stories ``start`` and on (numbered from 1) as the pipeline does;
+    a story that starts an event gives it its own number."""
     changes: list[Undo | Merged] = []
-    next_event = 1
-    for number, item in enumerate(stories, start=1):
+    for number in range(start, len(stories) + 1):
+        item = stories[number - 1]
         signature = fingerprint(item)
         assignment = clusterer.assign(signature, item.when)
-        event_id = assignment.event_id
-        if event_id is None:
-            event_id, next_event = next_event, next_event + 1
+        event_id = assignment.event_id if assignment.event_id is not None else number
         changes.append(
             clusterer.add(number, event_id, signature, when=item.when, source=item.source,
                           assignment=assignment)
@@ -99,14 +98,14 @@ def test_a_story_that_shows_two_events_are_one_merges_them() -> None:
     stories = split_story()
     feed(clusterer, stories[:4])
     # Split: each event's first story shared too little with the other's.
-    assert partition(clusterer, 4) == [1, 1, 2, 2]
+    assert partition(clusterer, 4) == [1, 1, 3, 3]
     signature = fingerprint(stories[4])
     assignment = clusterer.assign(signature, NOW)
-    assert assignment.merge_with == (2,)
+    assert assignment.merge_with == (3,)
     assert assignment.signals["second_cosine"] >= ClusterPolicy().merge_threshold
-    changes = feed_from(clusterer, stories, start=5)
+    changes = feed(clusterer, stories, start=5)
     merges = [c for c in changes if isinstance(c, Merged)]
-    assert [(m.into, m.gone.id) for m in merges] == [(1, 2)]  # equal sizes: the older stays
+    assert [(m.into, m.gone.id) for m in merges] == [(1, 3)]  # equal sizes: the older stays
     assert partition(clusterer) == [1, 1, 1, 1, 1]
     assert clusterer.events == 1
     # The merged centroid is the sum of the members' vectors, as if they had joined one by one.
@@ -129,10 +128,10 @@ def test_a_roundup_of_two_unrelated_stories_merges_nothing() -> None:
     stories = roundup()
     feed(clusterer, stories[:4])
     assignment = clusterer.assign(fingerprint(stories[4]), NOW)
-    assert assignment.event_id in (1, 2)
+    assert assignment.event_id in (1, 3)
     assert assignment.signals["second_cosine"] >= ClusterPolicy().merge_threshold
     assert assignment.merge_with == ()
-    feed_from(clusterer, stories, start=5)
+    feed(clusterer, stories, start=5)
     assert clusterer.events == 2
 
 
@@ -157,7 +156,7 @@ def test_undo_takes_a_merge_back_with_the_story_that_made_it() -> None:
         [clusterer.assign(p, NOW) for p in probes],
         clusterer.events,
     )
-    changes = feed_from(clusterer, stories, start=5)
+    changes = feed(clusterer, stories, start=5)
     assert any(isinstance(c, Merged) for c in changes)
     clusterer.undo(changes)
     after = (partition(clusterer, 4), [clusterer.assign(p, NOW) for p in probes], clusterer.events)
@@ -172,23 +171,6 @@ def test_undo_takes_a_merge_back_with_the_story_that_made_it() -> None:
         assert now.similarity == pytest.approx(was.similarity)
 
 
-def feed_from(clusterer: Clusterer, stories: Sequence[Story], *, start: int) -> list[Undo | Merged]:
-    """``feed`` for the stories numbered ``start`` and on, into existing events."""
-    changes: list[Undo | Merged] = []
-    for number in range(start, len(stories) + 1):
-        item = stories[number - 1]
-        signature = fingerprint(item)
-        assignment = clusterer.assign(signature, item.when)
-        assert assignment.event_id is not None
-        changes.append(
-            clusterer.add(number, assignment.event_id, signature, when=item.when,
-                          source=item.source, assignment=assignment)
-        )  # fmt: skip
-        _, merges = clusterer.fold(assignment.event_id, assignment.merge_with)
-        changes.extend(merges)
-    return changes
-
-
 def test_a_merge_another_process_committed_is_replayed_whatever_this_one_holds() -> None:
     """``merge`` with both events present folds; with the gone event absent it does nothing;
     with the kept event absent (evicted here) the gone one takes its id; undo reverses each."""
@@ -197,15 +179,15 @@ def test_a_merge_another_process_committed_is_replayed_whatever_this_one_holds()
     clusterer = Clusterer()
     feed(clusterer, stories[:4])
     assert clusterer.merge(1, 99) is None
-    renamed = clusterer.merge(7, 2)
+    renamed = clusterer.merge(7, 3)
     assert renamed is not None
     assert partition(clusterer, 4) == [1, 1, 7, 7]
     clusterer.undo([renamed])
-    assert partition(clusterer, 4) == [1, 1, 2, 2]
+    assert partition(clusterer, 4) == [1, 1, 3, 3]
     assert clusterer.events == 2
-    folded = clusterer.merge(2, 1)  # the direction is the writer's, not recomputed
+    folded = clusterer.merge(3, 1)  # the direction is the writer's, not recomputed
     assert folded is not None
-    assert partition(clusterer, 4) == [2, 2, 2, 2]
+    assert partition(clusterer, 4) == [3, 3, 3, 3]
 
 
 # -- the store and the pipeline ---------------------------------------------------------------
