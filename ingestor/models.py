@@ -36,6 +36,7 @@ __all__ = [
     "ParsedFeed",
     "Signature",
     "Story",
+    "StoryKey",
     "StoryMatch",
     "Variant",
 ]
@@ -274,6 +275,25 @@ class EventMerge:
 
     def __post_init__(self) -> None:
         _utc(self.merged_at, "merged_at")
+
+
+@dataclass(frozen=True, slots=True)
+class StoryKey:
+    """What a stored copy of a story is found by (``find_story``): its feed's GUID, its
+    canonical URL, a replayed record's own id, then its source and content hash."""
+
+    content_hash: str
+    source: str
+    feed_id: int | None = None
+    guid: str | None = None
+    url: str | None = None
+    external_id: str | None = None
+
+    @classmethod
+    def of(cls, story: Story, feed_id: int | None) -> StoryKey:
+        return cls(
+            story.content_hash, story.source, feed_id, story.guid, story.url, story.external_id
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 
 from ingestor import normalize
-from ingestor.config import Settings, load_settings
+from ingestor.config import Settings
 from ingestor.fetch import Fetcher, FetchPolicy
 from ingestor.models import Story
 from ingestor.pipeline import Pipeline, article_story
 from tests.faultserver import FaultServer, Listener, StubResolver, feed, status
+from tests.local import local_settings
 
 ARTICLES = Path(__file__).resolve().parents[1] / "samples" / "articles"
 NOW = datetime.fromisoformat("2024-06-19T12:00:00+00:00")
@@ -64,17 +65,8 @@ def rss(items: list[dict[str, str]]) -> bytes:
 
 
 def settings_for(tmp_path: Path, **flags: Any) -> Settings:
-    return load_settings(
-        None,
-        flags={
-            "database_url": f"sqlite:///{tmp_path / 'ingestor.db'}",
-            "data_dir": str(tmp_path),
-            "fetch_allow_networks": ("127.0.0.1/32",),
-            "fetch_timeout_s": 3.0,
-            "fetch_connect_timeout_s": 1.0,
-            **flags,
-        },
-        environ={},
+    return local_settings(
+        tmp_path, **{"fetch_timeout_s": 3.0, "fetch_connect_timeout_s": 1.0, **flags}
     )
 
 

@@ -24,12 +24,13 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from ingestor.config import Settings, load_settings
+from ingestor.config import Settings
 from ingestor.daemon import TickTotals, run_daemon
 from ingestor.models import FeedSource
 from ingestor.pipeline import Pipeline, utcnow
 from ingestor.store import Store, open_store
 from tests.faultserver import FaultServer, feed, status
+from tests.local import local_settings
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "feeds"
 SERVED = {"/rt.xml": "rt-rss.xml", "/viewus.xml": "viewusglobal-rss.xml"}
@@ -191,16 +192,7 @@ def test_the_daemon_stops_cleanly_on_sigterm_after_its_first_tick(
 
 
 def make_settings(tmp_path: Path) -> Settings:
-    return load_settings(
-        None,
-        flags={
-            "database_url": f"sqlite:///{tmp_path / 'ingestor.db'}",
-            "data_dir": str(tmp_path),
-            "fetch_allow_networks": ("127.0.0.1/32",),
-            "fetch_timeout_s": 2.0,
-        },
-        environ={},
-    )
+    return local_settings(tmp_path, fetch_timeout_s=2.0)
 
 
 def test_run_daemon_in_process_ticks_until_its_stop_event_is_set(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,13 +18,12 @@ import pytest
 
 from ingestor import normalize, render
 from ingestor.cluster import Clusterer, ClusterPolicy, Merged, Undo
-from ingestor.config import load_settings
 from ingestor.errors import NotFound
 from ingestor.fingerprint import fingerprint
 from ingestor.models import Signature, Story
 from ingestor.pipeline import Pipeline
 from ingestor.store import Store
-from tests.services import postgres_schema, require_postgres
+from tests.local import local_settings
 
 NOW = datetime(2024, 6, 18, 12, tzinfo=UTC)
 SYLLABLES = ["".join(p) for p in itertools.product("bcdfgklmnprstvz", "aeiou", "bcdfgklmnprstvz")]
@@ -193,20 +192,8 @@ def test_a_merge_another_process_committed_is_replayed_whatever_this_one_holds()
 # -- the store and the pipeline ---------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ingestor.db'}"
-        return
-    with postgres_schema(require_postgres()) as url:
-        yield url
-
-
 def open_pipeline(url: str, tmp_path: Path) -> Pipeline:
-    settings = load_settings(
-        None, flags={"database_url": url, "data_dir": str(tmp_path)}, environ={}
-    )
-    return Pipeline.open(settings, migrate=True, now=NOW)
+    return Pipeline.open(local_settings(tmp_path, database_url=url), migrate=True, now=NOW)
 
 
 def items(stories: Sequence[Story]) -> list[tuple[Story, Signature]]:

@@ -6,7 +6,6 @@ import ast
 from collections.abc import Iterator
 from contextlib import closing
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -20,21 +19,11 @@ from ingestor.store import open_store
 from ingestor.store.engine import normalize_url
 from ingestor.store.migrate import MIGRATIONS_DIR, alembic_config, head_revision
 from ingestor.store.schema import metadata
-from tests.services import postgres_schema, require_postgres
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ingestor.db'}"
-        return
-    with postgres_schema(require_postgres()) as url:
-        yield url
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[sa.Engine]:
-    created = sa.create_engine(normalize_url(db_url))
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    created = sa.create_engine(normalize_url(database_url))
     yield created
     created.dispose()
 
@@ -69,9 +58,9 @@ def _partial_indexes(engine: sa.Engine) -> tuple[dict[str, str], dict[str, str]]
     return wanted, found
 
 
-def test_upgrade_to_head_builds_exactly_the_schema(db_url: str, engine: sa.Engine) -> None:
+def test_upgrade_to_head_builds_exactly_the_schema(database_url: str, engine: sa.Engine) -> None:
     """Migrating an empty database leaves no difference from the tables in store.schema."""
-    with closing(open_store(db_url)) as store:
+    with closing(open_store(database_url)) as store:
         assert store.migrate().current == head_revision()
     assert _diff(engine) == []
     wanted, found = _partial_indexes(engine)
@@ -81,26 +70,26 @@ def test_upgrade_to_head_builds_exactly_the_schema(db_url: str, engine: sa.Engin
     assert names == {*metadata.tables, "alembic_version"}
 
 
-def test_downgrade_to_base_and_back(db_url: str, engine: sa.Engine) -> None:
+def test_downgrade_to_base_and_back(database_url: str, engine: sa.Engine) -> None:
     """Every revision's downgrade undoes its upgrade, so the chain replays cleanly."""
-    with closing(open_store(db_url)) as store:
+    with closing(open_store(database_url)) as store:
         store.migrate()
     with engine.begin() as conn:
         command.downgrade(alembic_config(conn), "base")
     assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
-    with closing(open_store(db_url)) as store:
+    with closing(open_store(database_url)) as store:
         assert store.schema_status().current is None
         assert store.migrate().up_to_date
     assert _diff(engine) == []
 
 
-def test_a_newer_database_is_refused(db_url: str, engine: sa.Engine) -> None:
+def test_a_newer_database_is_refused(database_url: str, engine: sa.Engine) -> None:
     """A schema stamped by a later version is reported as not up to date and never migrated."""
-    with closing(open_store(db_url)) as store:
+    with closing(open_store(database_url)) as store:
         store.migrate()
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = 'ffff_from_the_future'"))
-    with closing(open_store(db_url)) as store:
+    with closing(open_store(database_url)) as store:
         status = store.schema_status()
         assert status.current == "ffff_from_the_future"
         assert not status.up_to_date

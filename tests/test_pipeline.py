@@ -23,7 +23,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from ingestor import normalize, parse
-from ingestor.config import Settings, load_settings
+from ingestor.config import Settings
 from ingestor.errors import HTTPStatusError, ParseError, StoreError
 from ingestor.fetch import Fetcher, FetchPolicy
 from ingestor.fingerprint import fingerprint
@@ -41,6 +41,7 @@ from tests.faultserver import (
     silent,
     status,
 )
+from tests.local import local_settings
 
 FEEDS = Path(__file__).resolve().parents[1] / "samples" / "feeds"
 DEADLINE_S = 1.0
@@ -56,18 +57,14 @@ def _keep_logging() -> Iterator[None]:
 
 
 def make_settings(tmp_path: Path, **flags: Any) -> Settings:
-    return load_settings(
-        None,
-        flags={
-            "database_url": f"sqlite:///{tmp_path / 'ingestor.db'}",
-            "data_dir": str(tmp_path),
-            "fetch_allow_networks": ("127.0.0.1/32",),
+    return local_settings(
+        tmp_path,
+        **{
             "fetch_timeout_s": DEADLINE_S,
             "fetch_connect_timeout_s": 0.5,
             "fetch_max_body_bytes": MiB,
             **flags,
         },
-        environ={},
     )
 
 

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from ingestor.errors import NotFound, StoreError
-from ingestor.models import Assignment, FeedSource, FeedState, Signature, Story
+from ingestor.models import Assignment, FeedSource, FeedState, Signature, Story, StoryKey
 from ingestor.store import open_store
 from ingestor.store.sql import SQLStore
 from ingestor.store.tx import SQLWriteTx
@@ -80,14 +80,7 @@ def make_story(n: int, *, source: str = "news.example.com", **fields: object) ->
 
 def ingest(tx: SQLWriteTx, story: Story, *, feed_id: int | None = None, seed: int = 0) -> int:
     """The pipeline's exact-copy path: find first, insert only when new."""
-    match = tx.find_story(
-        feed_id=feed_id,
-        guid=story.guid,
-        url=story.url,
-        content_hash=story.content_hash,
-        source=story.source,
-        external_id=story.external_id,
-    )
+    match = tx.find_story(StoryKey.of(story, feed_id))
     if match is not None:
         return match.story_id
     return tx.insert_story(story, make_signature(seed), feed_id=feed_id)
@@ -156,26 +149,11 @@ def test_reingest_is_idempotent_and_found_by_every_key(store: SQLStore) -> None:
             story_id = ingest(tx, story, feed_id=feed.id)
     assert store.counts()["stories"] == 1
     with store.write() as tx:
-        by_guid = tx.find_story(
-            feed_id=feed.id, guid=story.guid, url=None, content_hash="x", source="other"
-        )
-        by_url = tx.find_story(
-            feed_id=None, guid="urn:other", url=story.url, content_hash="x", source="other"
-        )
-        by_external = tx.find_story(
-            feed_id=None,
-            guid=None,
-            url=None,
-            content_hash="x",
-            source="o",
-            external_id="dataset-17",
-        )
-        by_content = tx.find_story(
-            feed_id=None, guid=None, url=None, content_hash=story.content_hash, source=story.source
-        )
-        other_feed = tx.find_story(
-            feed_id=None, guid=story.guid, url=None, content_hash="x", source=story.source
-        )
+        by_guid = tx.find_story(StoryKey("x", "other", feed_id=feed.id, guid=story.guid))
+        by_url = tx.find_story(StoryKey("x", "other", guid="urn:other", url=story.url))
+        by_external = tx.find_story(StoryKey("x", "o", external_id="dataset-17"))
+        by_content = tx.find_story(StoryKey(story.content_hash, story.source))
+        other_feed = tx.find_story(StoryKey("x", story.source, guid=story.guid))
     assert by_guid is not None
     assert by_guid.matched_on == "guid"
     assert by_url is not None
@@ -189,13 +167,9 @@ def test_reingest_is_idempotent_and_found_by_every_key(store: SQLStore) -> None:
     assert by_content.event_id is None
     assert other_feed is None
     # The same lookup outside a write transaction (the poll asks it before fetching a page).
-    read = store.find_story(
-        feed_id=feed.id, guid=story.guid, url=None, content_hash="x", source="other"
-    )
+    read = store.find_story(StoryKey("x", "other", feed_id=feed.id, guid=story.guid))
     assert read == by_guid
-    unknown = store.find_story(
-        feed_id=feed.id, guid="urn:new", url=None, content_hash="x", source="other"
-    )
+    unknown = store.find_story(StoryKey("x", "other", feed_id=feed.id, guid="urn:new"))
     assert unknown is None
 
 

@@ -69,6 +69,7 @@ from ingestor.models import (
     FetchResult,
     Signature,
     Story,
+    StoryKey,
 )
 from ingestor.pipeline._index import IndexMaintenance
 from ingestor.pipeline._replay import Replaying, evaluate_dataset
@@ -90,6 +91,7 @@ __all__ = [
     "BatchCounts",
     "Pipeline",
     "ReplaySummary",
+    "article_story",
     "cluster_policy",
     "evaluate_dataset",
     "fingerprint_policy",
@@ -313,14 +315,7 @@ class Pipeline(IndexMaintenance, Replaying):
         counts: BatchCounts,
         undo: list[Undo | Merged],
     ) -> int | None:
-        match = tx.find_story(
-            feed_id=feed_id,
-            guid=story.guid,
-            url=story.url,
-            content_hash=story.content_hash,
-            source=story.source,
-            external_id=story.external_id,
-        )
+        match = tx.find_story(StoryKey.of(story, feed_id))
         if match is not None:
             if match.content_hash != story.content_hash and tx.update_story(
                 match.story_id, story, signature
@@ -492,10 +487,7 @@ class Pipeline(IndexMaintenance, Replaying):
                 break
             if not story.url or len(story.text.split()) >= below:
                 continue
-            stored = self.store.find_story(
-                feed_id=feed.id, guid=story.guid, url=story.url,
-                content_hash=story.content_hash, source=story.source,
-            )  # fmt: skip
+            stored = self.store.find_story(StoryKey.of(story, feed.id))
             if stored is not None and stored.content_hash == story.content_hash:
                 continue
             fetched += 1

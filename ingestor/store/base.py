@@ -36,6 +36,7 @@ from ingestor.models import (
     IndexedStory,
     Signature,
     Story,
+    StoryKey,
     StoryMatch,
 )
 
@@ -57,16 +58,7 @@ class SchemaStatus:
 class WriteTx(Protocol):
     """One write transaction (see ``Store.write``)."""
 
-    def find_story(
-        self,
-        *,
-        feed_id: int | None,
-        guid: str | None,
-        url: str | None,
-        content_hash: str,
-        source: str,
-        external_id: str | None = None,
-    ) -> StoryMatch | None:
+    def find_story(self, key: StoryKey) -> StoryMatch | None:
         """An already stored story this one is the same as: same ``(feed_id, guid)``, else same
         canonical ``url``, else same ``external_id``, else same ``(source, content_hash)``."""
         ...
@@ -161,16 +153,7 @@ class Store(Protocol):
     def release_feed(self, feed_id: int, owner: str) -> bool: ...
 
     # -- stories -----------------------------------------------------------------------------
-    def find_story(
-        self,
-        *,
-        feed_id: int | None,
-        guid: str | None,
-        url: str | None,
-        content_hash: str,
-        source: str,
-        external_id: str | None = None,
-    ) -> StoryMatch | None:
+    def find_story(self, key: StoryKey) -> StoryMatch | None:
         """``WriteTx.find_story`` outside a write transaction: for a question whose answer only
         saves work (is this entry already stored as it is?), never for deciding a write."""
         ...

@@ -32,6 +32,7 @@ from ingestor.models import (
     FeedSource,
     IndexedStory,
     Story,
+    StoryKey,
     StoryMatch,
 )
 from ingestor.store import migrate as migrations
@@ -264,21 +265,9 @@ class SQLStore:
             return result.rowcount > 0
 
     # -- clustering state ----------------------------------------------------------------------
-    def find_story(
-        self,
-        *,
-        feed_id: int | None,
-        guid: str | None,
-        url: str | None,
-        content_hash: str,
-        source: str,
-        external_id: str | None = None,
-    ) -> StoryMatch | None:
+    def find_story(self, key: StoryKey) -> StoryMatch | None:
         with self._read("find_story") as conn:
-            return find_story(
-                conn, feed_id=feed_id, guid=guid, url=url, content_hash=content_hash,
-                source=source, external_id=external_id,
-            )  # fmt: skip
+            return find_story(conn, key)
 
     def iter_index(self, *, since: datetime) -> Iterator[IndexedStory]:
         """Streamed in story-id order (the order stories were written, as writers are serialized),

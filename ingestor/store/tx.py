@@ -20,7 +20,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Select, insert, select, update
 
 from ingestor.errors import NotFound, StoreError
-from ingestor.models import Assignment, FeedState, Signature, Story, StoryMatch
+from ingestor.models import Assignment, FeedState, Signature, Story, StoryKey, StoryMatch
 from ingestor.store.engine import translated
 from ingestor.store.rows import signals_to_text, story_values
 from ingestor.store.schema import (
@@ -35,16 +35,7 @@ from ingestor.store.schema import (
 __all__ = ["SQLWriteTx", "find_story"]
 
 
-def find_story(
-    conn: Connection,
-    *,
-    feed_id: int | None,
-    guid: str | None,
-    url: str | None,
-    content_hash: str,
-    source: str,
-    external_id: str | None = None,
-) -> StoryMatch | None:
+def find_story(conn: Connection, key: StoryKey) -> StoryMatch | None:
     """The first match by ``(feed_id, guid)``, ``url``, ``external_id``, then content, on
     ``conn`` (a write transaction's, or a read's when the answer only saves work).
 
@@ -56,20 +47,17 @@ def find_story(
         .select_from(stories.outerjoin(memberships, memberships.c.story_id == stories.c.id))
         .limit(1)
     )
+    feed_id = key.feed_id
     feed_match = stories.c.feed_id.is_(None) if feed_id is None else stories.c.feed_id == feed_id
     attempts: list[tuple[Literal["guid", "url", "content"], Select[Any]]] = []
-    if guid:
-        attempts.append(("guid", base.where(feed_match, stories.c.guid == guid)))
-    if url:
-        attempts.append(("url", base.where(stories.c.url == url)))
-    if external_id:
-        attempts.append(("guid", base.where(stories.c.external_id == external_id)))
-    attempts.append(
-        (
-            "content",
-            base.where(stories.c.source == source, stories.c.content_hash == content_hash),
-        )
-    )
+    if key.guid:
+        attempts.append(("guid", base.where(feed_match, stories.c.guid == key.guid)))
+    if key.url:
+        attempts.append(("url", base.where(stories.c.url == key.url)))
+    if key.external_id:
+        attempts.append(("guid", base.where(stories.c.external_id == key.external_id)))
+    same_text = (stories.c.source == key.source, stories.c.content_hash == key.content_hash)
+    attempts.append(("content", base.where(*same_text)))
     with translated("find_story"):
         for matched_on, query in attempts:
             row = conn.execute(query).first()
@@ -91,20 +79,8 @@ class SQLWriteTx:
         self._max_revisions = max_revisions
 
     # -- stories -----------------------------------------------------------------------------
-    def find_story(
-        self,
-        *,
-        feed_id: int | None,
-        guid: str | None,
-        url: str | None,
-        content_hash: str,
-        source: str,
-        external_id: str | None = None,
-    ) -> StoryMatch | None:
-        return find_story(
-            self._conn, feed_id=feed_id, guid=guid, url=url, content_hash=content_hash,
-            source=source, external_id=external_id,
-        )  # fmt: skip
+    def find_story(self, key: StoryKey) -> StoryMatch | None:
+        return find_story(self._conn, key)
 
     def insert_story(
         self, story: Story, signature: Signature | None, *, feed_id: int | None
