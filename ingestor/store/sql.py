@@ -407,13 +407,15 @@ class SQLStore:
         return f"event {event_id} was merged into event {current}"
 
     def counts(self) -> dict[str, int]:
-        tables = {"feeds": feeds, "stories": stories, "events": events, "memberships": memberships}
-        with self._read("counts") as conn:
-            out = {
-                name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-                for name, table in tables.items()
-            }
+        def rows(table: Any) -> Any:
+            return select(func.count()).select_from(table)
+
+        queries = {
+            "feeds": rows(feeds),
+            "stories": rows(stories),
             # An event merged into another leaves a row of size 0 behind: not an event.
-            live = select(func.count()).select_from(events).where(events.c.size > 0)
-            out["events"] = int(conn.execute(live).scalar_one())
-            return out
+            "events": rows(events).where(events.c.size > 0),
+            "memberships": rows(memberships),
+        }
+        with self._read("counts") as conn:
+            return {name: int(conn.execute(query).scalar_one()) for name, query in queries.items()}
