@@ -1,9 +1,9 @@
 """Test access to external services (PostgreSQL, Redis), skipping cleanly when they are absent.
 
 A test that needs a server asks for it here. When the server does not answer, the test is skipped
-with the reason, unless ``INGESTOR_TEST_REQUIRE_SERVICES=1`` (as in CI with services), where the
+with the reason, unless ``TEST_INGESTOR_REQUIRE_SERVICES=1`` (as in CI with services), where the
 same condition fails the test instead. Servers are reached on the URLs the environment gives
-(``INGESTOR_TEST_POSTGRES_URL``), loopback by default.
+(``TEST_INGESTOR_POSTGRES_URL``), loopback by default.
 
 PostgreSQL tests get a fresh schema each (``postgres_schema``): created on the given database,
 put first on the connection's ``search_path`` through the URL, dropped afterwards. Alembic and the
@@ -33,8 +33,8 @@ __all__ = [
     "unavailable",
 ]
 
-POSTGRES_ENV = "INGESTOR_TEST_POSTGRES_URL"
-REQUIRE_ENV = "INGESTOR_TEST_REQUIRE_SERVICES"
+POSTGRES_ENV = "TEST_INGESTOR_POSTGRES_URL"
+REQUIRE_ENV = "TEST_INGESTOR_REQUIRE_SERVICES"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PROBE_TIMEOUT_S = 3
 
@@ -48,7 +48,7 @@ def unavailable(service: str, reason: str) -> NoReturn:
     message = f"{service} unavailable: {reason}"
     if services_required():
         pytest.fail(f"{message} ({REQUIRE_ENV}=1)", pytrace=False)
-    pytest.skip(f"{message} (set {POSTGRES_ENV} / INGESTOR_TEST_REDIS_URL to a reachable server)")
+    pytest.skip(f"{message} (set {POSTGRES_ENV} / TEST_INGESTOR_REDIS_URL to a reachable server)")
 
 
 def postgres_url() -> str:
@@ -111,7 +111,7 @@ def postgres_schema(url: str, *, timezone: str | None = None) -> Iterator[str]:
             conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
-REDIS_ENV = "INGESTOR_TEST_REDIS_URL"
+REDIS_ENV = "TEST_INGESTOR_REDIS_URL"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 
 

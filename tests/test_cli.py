@@ -62,11 +62,7 @@ class Cli:
         return cls(config, f"sqlite:///{directory / 'ingestor.db'}", {})
 
     def env(self) -> dict[str, str | None]:
-        outside: dict[str, str | None] = {
-            k: None
-            for k in os.environ
-            if k.startswith("INGESTOR_") and not k.startswith("INGESTOR_TEST_")
-        }
+        outside: dict[str, str | None] = {k: None for k in os.environ if k.startswith("INGESTOR_")}
         return (
             outside
             | {

@@ -100,7 +100,7 @@ def test_list_settings_take_comma_separated_values_from_the_environment(tmp_path
 def test_environment_variables_that_name_no_setting_are_ignored() -> None:
     """``INGESTOR_CONFIG`` and variables naming no setting (test hooks, typos) are not
     settings; only ``INGESTOR_<SETTING>`` is read."""
-    settings = load(None, env={"INGESTOR_TEST_POSTGRES_URL": "x", "INGESTOR_NOPE": "1"})
+    settings = load(None, env={"TEST_INGESTOR_POSTGRES_URL": "x", "INGESTOR_NOPE": "1"})
     assert settings == Settings()
 
 

@@ -246,7 +246,7 @@ def test_replaying_feeds_and_articles_twice_is_all_duplicates(tmp_path: Path) ->
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """An environment naming an empty configuration and a database under ``tmp_path``."""
     for key in list(os.environ):
-        if key.startswith("INGESTOR_") and not key.startswith("INGESTOR_TEST_"):
+        if key.startswith("INGESTOR_"):
             monkeypatch.delenv(key)
     config = tmp_path / "ingestor.toml"
     config.write_text('log_format = "json"\n', encoding="utf-8")
