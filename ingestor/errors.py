@@ -8,6 +8,10 @@ daemon logs it as critical and re-raises.
 Expected failures travel as values (``FetchResult.error``, ``FeedRunResult.error``); they are
 raised only where the caller cannot go on (a bad setting, an out-of-date schema).
 
+Also owns ``one_line``, the one way a message or a hostile value is made safe for a single line
+(a log value, a table cell, an error message): every stage that translates a third-party
+exception, the log renderer and the CLI's tables use it.
+
 ::
 
     IngestorError
@@ -34,6 +38,8 @@ raised only where the caller cannot go on (a bad setting, an out-of-date schema)
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "BlockedAddress",
     "BodyTooLarge",
@@ -55,6 +61,7 @@ __all__ = [
     "TooManyRedirects",
     "TransportError",
     "UnsupportedURL",
+    "one_line",
 ]
 
 
@@ -163,3 +170,28 @@ class ReplayError(IngestorError):
 
 class PathEscape(ReplayError):
     kind = "path_escape"
+
+
+# -- showing messages ---------------------------------------------------------------------------
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(value: str | BaseException, *, limit: int = 0) -> str:
+    """``value`` safe to show on one line.
+
+    A string keeps its text, with every control character (newlines and Unicode line separators
+    included) escaped as ``\\xNN``. An exception gives the first non-blank line of its message,
+    runs of whitespace as one space (the lines after it are a driver's SQL echo or notes), or its
+    type name when it has no message. ``limit`` (when positive) cuts the result to that many
+    characters, the last one an ellipsis."""
+    if isinstance(value, BaseException):
+        lines = (" ".join(line.split()) for line in str(value).splitlines())
+        text = next((line for line in lines if line), "") or type(value).__name__
+    else:
+        text = value
+    if limit > 0:
+        text = text[: limit + 1]  # escaping only lengthens: enough to tell whether it is cut
+    escaped = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    if limit > 0 and len(escaped) > limit:
+        return escaped[: limit - 1] + "…"
+    return escaped

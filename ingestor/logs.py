@@ -7,27 +7,21 @@ pipeline, so every line about it carries it without passing it around.
 
 Does not: print anything else. Whatever a feed puts into a value (newlines, terminal escapes,
 NULs), a record stays on one line: ``_one_line`` escapes control characters in every string value
-before rendering.
+before rendering (``errors.one_line``).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any, Literal, TextIO
 
 import structlog
 
-__all__ = ["configure", "one_line"]
+from ingestor.errors import one_line
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def one_line(value: str) -> str:
-    """``value`` with every control character (newlines included) escaped as ``\\xNN``."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+__all__ = ["configure"]
 
 
 def _one_line(

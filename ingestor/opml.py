@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import urlsplit
 
-from ingestor.errors import OPMLError
+from ingestor.errors import OPMLError, one_line
 
 __all__ = [
     "MAX_BYTES",
@@ -110,17 +110,11 @@ def feed_url_problem(url: str) -> str | None:
         return "not a valid URL"
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        shown = f"{_shown(scheme, 20)}: URL" if scheme else "no scheme"
+        shown = f"{one_line(scheme, limit=20)}: URL" if scheme else "no scheme"
         return f"{shown} (only http and https feeds are taken)"
     if not parts.hostname:
         return "no host"
     return None
-
-
-def _shown(value: str, limit: int = 200) -> str:
-    """``value`` safe to print: control characters escaped, cut to ``limit`` characters."""
-    escaped = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value[: limit * 4])
-    return escaped if len(escaped) <= limit else escaped[: limit - 1] + "…"
 
 
 def _title(value: str | None) -> str | None:
@@ -153,9 +147,9 @@ def _decode(data: bytes) -> str:
     try:
         return data.decode(codec)
     except LookupError as e:
-        raise OPMLError(f"unknown text encoding {_shown(codec, 40)!r}") from e
+        raise OPMLError(f"unknown text encoding {one_line(codec, limit=40)!r}") from e
     except (UnicodeError, ValueError) as e:
-        raise OPMLError(f"not valid {_shown(codec, 40)} text") from e
+        raise OPMLError(f"not valid {one_line(codec, limit=40)} text") from e
 
 
 def _local(tag: str) -> str:
@@ -194,7 +188,7 @@ def read_opml(data: bytes, *, max_bytes: int = MAX_BYTES) -> OPMLFeeds:
                 continue
             elements += 1
             if elements == 1 and _local(element.tag) != "opml":
-                raise OPMLError(f"not an OPML document (root <{_shown(element.tag, 40)}>)")
+                raise OPMLError(f"not an OPML document (root <{one_line(element.tag, limit=40)}>)")
             if elements > MAX_ELEMENTS:
                 raise OPMLError(f"more than {MAX_ELEMENTS} elements")
             if _local(element.tag) != "outline":
@@ -204,7 +198,7 @@ def read_opml(data: bytes, *, max_bytes: int = MAX_BYTES) -> OPMLFeeds:
                 continue  # a folder, or a link that is not a feed
             url = url.strip()
             if problem := feed_url_problem(url):
-                refused.append(Refused(_shown(url), problem))
+                refused.append(Refused(one_line(url, limit=200), problem))
                 continue
             title = _title(_attribute(element.attrib, "title"))
             title = title or _title(_attribute(element.attrib, "text"))
@@ -219,7 +213,7 @@ def read_opml(data: bytes, *, max_bytes: int = MAX_BYTES) -> OPMLFeeds:
         parser.close()
         take()
     except ET.ParseError as e:
-        raise OPMLError(f"not well-formed XML ({_shown(str(e), 120)})") from e
+        raise OPMLError(f"not well-formed XML ({one_line(str(e), limit=120)})") from e
     if elements == 0:
         raise OPMLError("empty document")
     return OPMLFeeds(tuple(feeds.items()), tuple(refused))

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ingestor.errors import ConfigError
+from ingestor.errors import ConfigError, one_line
 from ingestor.explain import shared_passages
-from ingestor.logs import one_line
 from ingestor.models import Event, EventDetail, FeedSource, Story, Variant
 
 __all__ = [

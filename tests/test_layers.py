@@ -16,7 +16,7 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "models": {"errors"},
     "config": {"errors"},
-    "logs": set(),
+    "logs": {"errors"},
     "lexicon": set(),
     "budget": {"errors"},
     "fetch": {"errors", "models"},

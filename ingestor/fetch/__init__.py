@@ -60,6 +60,7 @@ from ingestor.errors import (
     TooManyRedirects,
     TransportError,
     UnsupportedURL,
+    one_line,
 )
 from ingestor.fetch._addresses import IPAddress as IPAddress  # kept importable from here
 from ingestor.fetch._addresses import Network, address_allowed, parse_ip_host
@@ -77,7 +78,6 @@ from ingestor.fetch._net import (
     Resolver,
     Transport,
     VettedBackend,
-    one_line,
     system_resolver,
 )
 from ingestor.models import FeedSource, FetchResult
@@ -212,14 +212,14 @@ class Fetcher:
                 f"timed out ({type(e).__name__}; total deadline {self._policy.timeout_s:g}s)"
             ) from e
         except (httpx.InvalidURL, httpcore.UnsupportedProtocol, UnicodeError) as e:
-            raise UnsupportedURL(f"invalid URL: {one_line(e)}") from e
+            raise UnsupportedURL(f"invalid URL: {one_line(e, limit=160)}") from e
         except httpcore.ProtocolError as e:
             # h11 quotes the offending bytes after a colon; they may be the body: keep the gist
             raise TransportError(f"{type(e).__name__}: {str(e).split(':', 1)[0][:80]}") from e
         except (httpcore.NetworkError, httpx.HTTPError, OSError) as e:
-            raise TransportError(f"{type(e).__name__}: {one_line(e)}") from e
+            raise TransportError(f"{type(e).__name__}: {one_line(e, limit=160)}") from e
         except DECODE_ERRORS as e:  # a corrupt gzip/deflate/brotli body
-            raise TransportError(f"{type(e).__name__}: {one_line(e)}") from e
+            raise TransportError(f"{type(e).__name__}: {one_line(e, limit=160)}") from e
         finally:
             self._deadline.set(None)
 

@@ -29,22 +29,16 @@ from typing import Any
 import httpcore
 import httpx
 
-from ingestor.errors import BlockedAddress, FetchTimeout, TransportError
+from ingestor.errors import BlockedAddress, FetchTimeout, TransportError, one_line
 from ingestor.fetch._addresses import IPAddress, Network, address_allowed, parse_ip_host
 
-__all__ = ["Deadline", "Resolver", "Transport", "VettedBackend", "one_line", "system_resolver"]
+__all__ = ["Deadline", "Resolver", "Transport", "VettedBackend", "system_resolver"]
 
 Resolver = Callable[[str, int], list[str]]
 
 
 def system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
-
-
-def one_line(error: BaseException) -> str:
-    """An exception's message on one short line, or its type name when it has none."""
-    text = " ".join(str(error).split())[:160]
-    return text or type(error).__name__
 
 
 class Deadline:
@@ -123,7 +117,7 @@ class VettedBackend(httpcore.SyncBackend):
             future.cancel()
             raise FetchTimeout(f"the {self._timeout_s:g}s deadline passed resolving {host}") from e
         except (OSError, UnicodeError, ValueError) as e:
-            raise TransportError(f"cannot resolve {host}: {one_line(e)}") from e
+            raise TransportError(f"cannot resolve {host}: {one_line(e, limit=160)}") from e
 
     def connect_tcp(
         self,

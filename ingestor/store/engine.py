@@ -26,15 +26,15 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc, func, sele
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
-from ingestor.errors import IngestorError, StoreError
+from ingestor.errors import IngestorError, StoreError, one_line
 
 __all__ = [
     "BUSY_TIMEOUT_S",
     "WRITE_LOCK_KEY",
+    "driver_message",
     "make_store_engine",
     "masked",
     "normalize_url",
-    "one_line",
     "read_tx",
     "translated",
     "write_tx",
@@ -164,14 +164,10 @@ def write_tx(engine: Engine, *, foreign_keys: bool = True) -> Iterator[Connectio
                 raw.execute("PRAGMA foreign_keys = ON")
 
 
-def one_line(error: BaseException) -> str:
-    """The first meaningful line of a driver's message."""
-    origin = error.orig if isinstance(error, exc.DBAPIError) and error.orig else error
-    for line in str(origin).splitlines():
-        line = line.strip()
-        if line and not line.startswith("(Background on this error"):
-            return line
-    return type(origin).__name__
+def driver_message(error: BaseException) -> str:
+    """The first line of what the driver said: ``errors.one_line`` of the DBAPI exception that
+    SQLAlchemy wraps (its wrapper appends the SQL and a link to its documentation)."""
+    return one_line(error.orig if isinstance(error, exc.DBAPIError) and error.orig else error)
 
 
 @contextmanager
@@ -182,6 +178,6 @@ def translated(what: str) -> Iterator[None]:
     except IngestorError:
         raise
     except exc.IntegrityError as e:
-        raise StoreError(f"{what}: constraint violated: {one_line(e)}") from e
+        raise StoreError(f"{what}: constraint violated: {driver_message(e)}") from e
     except exc.SQLAlchemyError as e:
-        raise StoreError(f"{what}: {one_line(e)}") from e
+        raise StoreError(f"{what}: {driver_message(e)}") from e

@@ -38,10 +38,10 @@ from ingestor.models import (
 from ingestor.store import migrate as migrations
 from ingestor.store.base import SchemaStatus
 from ingestor.store.engine import (
+    driver_message,
     make_store_engine,
     masked,
     normalize_url,
-    one_line,
     read_tx,
     translated,
     write_tx,
@@ -104,7 +104,7 @@ class SQLStore:
         except Exception as e:
             if isinstance(e, StoreError):
                 raise
-            raise StoreError(f"cannot reach the database at {self.url}: {one_line(e)}") from e
+            raise StoreError(f"cannot reach the database at {self.url}: {driver_message(e)}") from e
 
     def schema_status(self) -> SchemaStatus:
         with translated("schema_status"):
