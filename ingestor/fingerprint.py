@@ -44,6 +44,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ingestor import lexicon
+from ingestor.agencies import SPELLINGS
 from ingestor.models import Signature, Story
 
 if TYPE_CHECKING:
@@ -90,33 +91,8 @@ DEFAULT_POLICY = FingerprintPolicy()
 VERSION = DEFAULT_POLICY.version
 
 # -- agency credits ------------------------------------------------------------------------
-# Canonical spellings of the agencies whose copy is syndicated most, with the spellings that
-# credit them in running text.
-_AGENCIES: dict[str, tuple[str, ...]] = {
-    "Reuters": ("Reuters",),
-    "AP": ("AP", "Associated Press"),
-    "AFP": ("AFP", "Agence France-Presse", "Agence France Presse"),
-    "TASS": ("TASS", "ITAR-TASS"),
-    "RIA Novosti": ("RIA Novosti", "RIA"),
-    "Interfax": ("Interfax",),
-    "Sputnik": ("Sputnik",),
-    "Xinhua": ("Xinhua",),
-    "Yonhap": ("Yonhap",),
-    "KCNA": ("KCNA", "Korean Central News Agency"),
-    "Kyodo": ("Kyodo",),
-    "ANI": ("ANI",),
-    "PTI": ("PTI", "Press Trust of India"),
-    "IANS": ("IANS", "Indo-Asian News Service", "Indo Asian News Service"),
-    "UPI": ("UPI", "United Press International"),
-    "dpa": ("dpa", "Deutsche Presse-Agentur"),
-    "EFE": ("EFE",),
-    "ANSA": ("ANSA",),
-    "Anadolu": ("Anadolu", "Anadolu Agency", "AA"),
-    "Bernama": ("Bernama",),
-    "Bloomberg": ("Bloomberg",),
-}
-_SPELLING = {s: name for name, spellings in _AGENCIES.items() for s in spellings}
-_ALT = "|".join(sorted((re.escape(s) for s in _SPELLING), key=len, reverse=True))
+# The spellings that credit each agency come from ``ingestor.agencies``, the one agency table.
+_ALT = "|".join(sorted((re.escape(s) for s in SPELLINGS), key=len, reverse=True))
 # "(Reuters) -", "MOSCOW (Sputnik) –", "(ANI)" at the end, "TASS reported", "according to TASS",
 # "told Reuters", "Published by Sputnik", "the TASS news agency". Case-sensitive on purpose:
 # "ap" or "ria" in running lower-case text is not a credit.
@@ -130,9 +106,9 @@ _CREDIT = re.compile(
 
 
 # Each spelling with the lower-cased words a text must contain for it to be there at all.
-_SPELLING_WORDS = {
+_NEEDED_WORDS = {
     s: frozenset(w for w in re.findall(r"[^\W_]+", s.lower()) if w not in ("of", "the"))
-    for s in _SPELLING
+    for s in SPELLINGS
 }
 
 
@@ -144,7 +120,7 @@ def _mention_spans(
     ``words`` (the text's lower-cased words, when the caller has them) rules most spellings out
     without reading the text at all."""
     spans: list[tuple[int, int]] = []
-    for spelling, needed in _SPELLING_WORDS.items():
+    for spelling, needed in _NEEDED_WORDS.items():
         if words is not None and not all(w in words for w in needed):
             continue
         start = text.find(spelling)
@@ -168,7 +144,7 @@ def agency_credits(text: str, *, words: Collection[str] | None = None) -> tuple[
     for lo, hi in _mention_spans(text, words=words):
         for match in _CREDIT.finditer(text, lo, hi):
             spelled = next(g for g in match.groups() if g)
-            seen.setdefault(_SPELLING[spelled], None)
+            seen.setdefault(SPELLINGS[spelled], None)
     return tuple(seen)
 
 

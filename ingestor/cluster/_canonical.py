@@ -1,8 +1,9 @@
 """The canonical-story policy: which variant stands for an event.
 
-Owns: ``choose_canonical`` and the facts it needs (``Member``, the agencies' own domains). Pure:
-members in, a story id out; the clusterer calls it whenever an event gains a variant, so the
-canonical story can change as variants arrive.
+Owns: ``choose_canonical`` and the facts it needs (``Member``; the agencies' own domains come
+from ``ingestor.agencies``, the one agency table). Pure: members in, a story id out; the
+clusterer calls it whenever an event gains a variant, so the canonical story can change as
+variants arrive.
 
 Does not: detect credits in text (``fingerprint.agency_credits`` does, and signatures carry
 them) or touch the store.
@@ -16,34 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from ingestor.agencies import DOMAINS
+
 __all__ = ["AGENCY_DOMAINS", "CanonicalRule", "Member", "choose_canonical"]
 
 CanonicalRule = Literal["agency", "earliest", "complete", "priority"]
 
 
-AGENCY_DOMAINS: Mapping[str, tuple[str, ...]] = {
-    "Reuters": ("reuters.com",),
-    "AP": ("apnews.com", "ap.org"),
-    "AFP": ("afp.com",),
-    "TASS": ("tass.com", "tass.ru"),
-    "RIA Novosti": ("ria.ru",),
-    "Interfax": ("interfax.com", "interfax.ru"),
-    "Sputnik": ("sputniknews.com", "sputnikglobe.com", "sputniknews.in"),
-    "Xinhua": ("xinhuanet.com", "news.cn"),
-    "Yonhap": ("yna.co.kr", "yonhapnews.co.kr"),
-    "KCNA": ("kcna.kp", "kcnawatch.org"),
-    "Kyodo": ("kyodonews.net",),
-    "ANI": ("aninews.in",),
-    "PTI": ("ptinews.com",),
-    "IANS": ("ianslive.in",),
-    "UPI": ("upi.com",),
-    "dpa": ("dpa.com", "dpa-international.com"),
-    "EFE": ("efe.com",),
-    "ANSA": ("ansa.it",),
-    "Anadolu": ("aa.com.tr",),
-    "Bernama": ("bernama.com",),
-    "Bloomberg": ("bloomberg.com",),
-}
+AGENCY_DOMAINS: Mapping[str, tuple[str, ...]] = DOMAINS
+"""Each agency's own domains (``ingestor.agencies``, the table credits are found by too)."""
 
 
 @dataclass(frozen=True, slots=True)
