@@ -14,11 +14,12 @@ Inputs: the bytes of a file the operator names, which may come from anywhere and
 
 * Size: at most ``MAX_BYTES`` (4 MiB; an OPML of 10,000 feeds is about 1.5 MB), and at most
   ``MAX_ELEMENTS`` elements, counted while parsing, so no tree larger than that is ever built.
-* Entities: the document is decoded to text first (byte-order mark, else the XML declaration's
-  encoding, else UTF-8; strictly), and any ``<!DOCTYPE`` or ``<!ENTITY`` in that text refuses the
-  whole file before it reaches the parser. Without a DTD there is nothing to expand (billion
-  laughs) and nothing external to load (XXE). The parser is then fed the very text that was
-  checked, as ``str``, so a declared encoding cannot make it read other bytes than were scanned.
+* Entities: the document is decoded to text first (``charsets.decode_xml``: byte-order mark,
+  else the XML declaration's encoding, else UTF-8; strictly), and any ``<!DOCTYPE`` or
+  ``<!ENTITY`` in that text refuses the whole file before it reaches the parser. Without a DTD
+  there is nothing to expand (billion laughs) and nothing external to load (XXE). The parser is
+  then fed the very text that was checked, as ``str``, so a declared encoding cannot make it
+  read other bytes than were scanned.
 * URLs: an outline's ``xmlUrl`` is taken only when it is an http(s) URL with a host; a
   ``file:``, ``javascript:`` or any other one is refused and reported, never returned as a feed.
   Refused URLs are reported with their control characters escaped, safe to print on a terminal.
@@ -31,7 +32,6 @@ since OPML requires one) is no title.
 
 from __future__ import annotations
 
-import codecs
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import urlsplit
 
+from ingestor.charsets import decode_xml
 from ingestor.errors import OPMLError, one_line
 
 __all__ = [
@@ -59,15 +60,6 @@ MAX_URL_CHARS = 2048
 MAX_TITLE_CHARS = 300
 _CHUNK_CHARS = 64 * 1024
 
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16 LE, whose BOM is its prefix
-    (codecs.BOM_UTF32_BE, "utf-32-be"),
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
-_NO_BOM_UTF16 = ((b"<\x00?\x00", "utf-16-le"), (b"\x00<\x00?", "utf-16-be"))
-_DECLARED = re.compile(rb"""<\?xml[^>]{0,200}?encoding\s*=\s*["']([A-Za-z][\w.:-]{0,39})["']""")
 _DECLARATIONS = re.compile(r"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -129,29 +121,6 @@ def _title(value: str | None) -> str | None:
 # -- reading -------------------------------------------------------------------------------------
 
 
-def _decode(data: bytes) -> str:
-    """The document as text: a byte-order mark, else the declared encoding, else UTF-8."""
-    codec = "utf-8"
-    for bom, name in _BOMS:
-        if data.startswith(bom):
-            data, codec = data[len(bom) :], name
-            break
-    else:
-        for prefix, name in _NO_BOM_UTF16:
-            if data.startswith(prefix):
-                codec = name
-                break
-        else:
-            if declared := _DECLARED.match(data):
-                codec = declared.group(1).decode("ascii")
-    try:
-        return data.decode(codec)
-    except LookupError as e:
-        raise OPMLError(f"unknown text encoding {one_line(codec, limit=40)!r}") from e
-    except (UnicodeError, ValueError) as e:
-        raise OPMLError(f"not valid {one_line(codec, limit=40)} text") from e
-
-
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
@@ -170,7 +139,10 @@ def read_opml(data: bytes, *, max_bytes: int = MAX_BYTES) -> OPMLFeeds:
     declaration, not well-formed, not ``<opml>``, or more than ``MAX_ELEMENTS`` elements."""
     if len(data) > max_bytes:
         raise OPMLError(f"the file is over the {max_bytes}-byte cap for OPML")
-    text = _decode(data)
+    try:
+        text = decode_xml(data)
+    except (LookupError, UnicodeError) as e:
+        raise OPMLError(str(e)) from e
     if not text.strip():
         raise OPMLError("empty document")
     if _DECLARATIONS.search(text):

@@ -19,6 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "logs": {"errors"},
     "lexicon": set(),
     "agencies": set(),
+    "charsets": {"errors"},
     "budget": {"errors"},
     "fetch": {"errors", "models"},
     "parse": {"errors", "models"},
@@ -27,10 +28,10 @@ ALLOWED: dict[str, set[str]] = {
     "cluster": {"errors", "models", "lexicon", "agencies"},
     "store": {"errors", "models"},
     "schedule": {"errors", "models"},
-    "replay": {"errors"},
+    "replay": {"errors", "charsets"},
     "evaluate": set(),
     "explain": set(),
-    "opml": {"errors"},
+    "opml": {"errors", "charsets"},
     "render": {"errors", "models", "logs", "explain"},
     "pipeline": {
         "errors",
@@ -45,6 +46,7 @@ ALLOWED: dict[str, set[str]] = {
         "store",
         "schedule",
         "replay",
+        "charsets",
         "evaluate",
     },
     "daemon": {"errors", "models", "pipeline"},
@@ -82,7 +84,7 @@ OWNERS: dict[str, set[str]] = {
     "nh3": {"normalize"},
     "wordfreq": {"lexicon"},
     "pydantic": {"config"},
-    "charset_normalizer": {"replay"},
+    "charset_normalizer": {"charsets"},
 }
 
 

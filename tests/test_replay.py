@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingestor import replay
+from ingestor.charsets import decode_text
 from ingestor.errors import PathEscape, ReplayError
 from ingestor.replay import (
     ArticleFile,
@@ -28,7 +29,6 @@ from ingestor.replay import (
     Record,
     ReplayItem,
     count_replay,
-    decode_text,
     iter_replay,
 )
 

@@ -9,12 +9,11 @@ Does not: poll, store or cluster; ``ingestor.pipeline`` does, with these.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from ingestor import normalize, parse, replay, schedule
+from ingestor import charsets, normalize, parse, schedule
 from ingestor.cluster import ClusterPolicy
 from ingestor.config import Settings
 from ingestor.errors import NormalizeError
@@ -121,7 +120,6 @@ def parse_and_normalize(
     return light, stories, skipped
 
 
-_CHARSET = re.compile(r"""charset\s*=\s*["']?([\w.:-]{1,40})""", re.I)
 _PAGE_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
 
 
@@ -132,14 +130,7 @@ def article_story(story: Story, body: bytes, *, content_type: str | None) -> Sto
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media and media not in _PAGE_TYPES:
         return None  # a PDF, an image, a feed: not a page to read
-    page = None
-    if declared := _CHARSET.search(content_type or ""):
-        try:
-            page = body.decode(declared[1])
-        except (LookupError, UnicodeDecodeError):
-            page = None
-    if page is None:
-        page = replay.decode_text(body, is_html=True)
+    page = charsets.decode_text(body, content_type=content_type, is_html=True)
     return normalize.with_article_page(story, page)
 
 

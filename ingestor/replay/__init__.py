@@ -16,7 +16,7 @@ choice of what each file is, and the limits (``MAX_LINE_BYTES``, ``MAX_MEMBERS``
 pieces it is built from live beside it:
 
 * ``_source``: a file found but not yet read, reading it under a cap, names safe to print;
-* ``_sniff``: kind detection from the first bytes, and ``decode_text``;
+* ``_sniff``: kind detection from the first bytes;
 * ``_records``: ``Record`` and streams read line by line, sidecars, times;
 * ``_archives``: tar and zip members, listed, refused or opened.
 
@@ -37,10 +37,9 @@ Inputs are local files, and their bytes and names are hostile:
   per archive. Archives inside archives are not opened.
 * A stream line may hold ``MAX_LINE_BYTES`` at most. Streams (and stream members) have no size
   cap, because they are read one line at a time.
-* Text is decoded as UTF-8 (BOM-aware). When that fails: the charset an HTML page declares;
-  cp1252 when ASCII letters dominate (``charset_normalizer`` reads short Western text as
-  cp1250); ``charset_normalizer`` (installed with trafilatura); cp1252 with replacement.
-  Decoding never fails.
+* Text is decoded by ``ingestor.charsets.decode_text``: UTF-8 (BOM-aware), else the charset an
+  HTML page declares, else cp1252 when ASCII letters dominate, else ``charset_normalizer``'s
+  guess, else cp1252 with replacement. Decoding never fails.
 * Names in messages and display paths have their control characters escaped.
 """
 
@@ -55,10 +54,11 @@ from functools import partial
 from pathlib import Path
 from typing import IO
 
+from ingestor.charsets import decode_text
 from ingestor.errors import PathEscape, ReplayError
 from ingestor.replay._archives import members
 from ingestor.replay._records import Meta, Record, count_lines, load_sidecar, records
-from ingestor.replay._sniff import decode_text, sniff
+from ingestor.replay._sniff import sniff
 from ingestor.replay._source import READ_ERRORS, Source, read, show
 
 __all__ = [
@@ -70,7 +70,6 @@ __all__ = [
     "Record",
     "ReplayItem",
     "count_replay",
-    "decode_text",
     "iter_replay",
 ]
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any, cast
 
+from ingestor.charsets import decode_text
 from ingestor.errors import ReplayError
-from ingestor.replay._sniff import decode_text
 from ingestor.replay._source import READ_ERRORS, Source, read, show
 
 __all__ = ["Meta", "Record", "count_lines", "gunzip", "load_sidecar", "records"]
