@@ -1,9 +1,9 @@
-"""Words: tokenization, stopwords, name detection and background word frequencies.
+"""Words: tokenization, term selection, name detection and background word frequencies.
 
 Owns: how text becomes tokens and weighted terms, shared by ``fingerprint`` (which derives a
 story's terms) and ``cluster`` (which weighs them against the corpus). Pure functions; the only
-data they read is ``wordfreq``'s frequency tables and the function-word table shipped next to
-this module (``function_words.json``), each loaded lazily on first use.
+data they read is ``wordfreq``'s frequency tables and the word lists of ``ingestor.words``
+(stopwords, and the function-word table shipped there), each loaded lazily on first use.
 
 Does not: know about stories, signatures or events.
 
@@ -33,13 +33,13 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Generic, NamedTuple, TypeVar
+
+from ingestor.words import FUNCTION_WORDS_FILE, STOPWORDS, function_word_table
 
 V = TypeVar("V")
 
 __all__ = [
-    "STOPWORDS",
     "Analysis",
     "WordTable",
     "analyze",
@@ -58,7 +58,6 @@ its articles, pronouns, prepositions and auxiliaries."""
 MIN_SHARE = 0.2
 """The share of a text's tokens that must be one language's function words for it to count as
 that language; below it (too short, or a script whose words we do not split) the default."""
-_FUNCTION_WORDS_FILE = Path(__file__).with_name("function_words.json")
 
 # Apostrophes stay inside words ("o'brien") except a possessive "'s", which ends the word (the
 # "s" left over is a one-letter token: kept in shingles, never a term).
@@ -69,31 +68,6 @@ _LOWER = "a-z\u00df-\u00f6\u00f8-\u00ff\u03b1-\u03c9\u0430-\u044f"
 # comma. Sentence-initial words ("Officials said") are not names by this rule; "Russian President
 # Vladimir Putin" is four.
 _NAME = re.compile(rf"(?<=[{_LOWER}0-9,] )[{_UPPER}][^\W_]*(?:'(?![sS]\b)[^\W_]+)*")
-
-STOPWORDS = frozenset(
-    """
-    a about above across after afterwards again against all almost alone along already also
-    although always am among an and another any anyhow anyone anything anyway anywhere are
-    around as at back be became because become becomes been before beforehand behind being
-    below beside besides between beyond both but by can cannot could did do does doing done
-    down due during each either else elsewhere enough etc even ever every everyone
-    everything everywhere except few for former formerly from further get gets got had has
-    have having he hence her here hereafter hereby herein hers herself him himself his how
-    however i ie if in indeed into is it its itself just last latter least less made many
-    may me meanwhile might more moreover most mostly much must my myself namely neither
-    never nevertheless new next no nobody none noone nor not nothing now nowhere of off
-    often on once one only onto or other others otherwise our ours ourselves out over own
-    per perhaps please put rather re said same say says see seem seemed seeming seems
-    several she should since so some somehow someone something sometime sometimes somewhere
-    still such than that the their theirs them themselves then thence there thereafter
-    thereby therefore therein thereupon these they this those though through throughout thru
-    thus to together too toward towards under until up upon us very via was we well were
-    what whatever when whence whenever where whereafter whereas whereby wherein whereupon
-    wherever whether which while whither who whoever whole whom whose why will with within
-    without would yet you your yours yourself yourselves told tell like would year years
-    week day days time mr mrs ms dr
-    """.split()  # noqa: SIM905 - a word list reads better as text
-)
 
 
 def _normalize(text: str) -> str:
@@ -268,7 +242,7 @@ def write_function_words() -> None:
         f"{json.dumps(lang)}: {json.dumps(words, ensure_ascii=False)}"
         for lang, words in build_function_words().items()
     ]
-    _FUNCTION_WORDS_FILE.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
+    FUNCTION_WORDS_FILE.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
 
 
 @lru_cache(maxsize=1)
@@ -276,7 +250,7 @@ def _function_words() -> tuple[frozenset[str], dict[str, tuple[str, ...]]]:
     """The default language's function words, and every other language's: word -> the
     languages it is a function word of (none of them the default: see ``build_function_words``).
     """
-    table: dict[str, list[str]] = json.loads(_FUNCTION_WORDS_FILE.read_text(encoding="utf-8"))
+    table = function_word_table()
     default = frozenset(table.pop(DEFAULT_LANGUAGE, ()))
     index: dict[str, list[str]] = {}
     for language, words in table.items():

@@ -13,6 +13,7 @@ from ingestor import lexicon
 from ingestor.cluster import Clusterer
 from ingestor.fingerprint import fingerprint
 from ingestor.models import Signature, Story
+from ingestor.words import FUNCTION_WORDS_FILE
 
 T0 = datetime(2024, 6, 4, 9, 0, tzinfo=UTC)
 
@@ -68,7 +69,7 @@ def test_without_enough_function_words_the_language_is_the_default(text: str) ->
 def test_the_shipped_function_words_are_wordfreqs() -> None:
     """``function_words.json`` is what ``build_function_words`` makes of the installed wordfreq
     (regenerate it with ``write_function_words`` if wordfreq's lists change)."""
-    shipped = json.loads(lexicon._FUNCTION_WORDS_FILE.read_text(encoding="utf-8"))
+    shipped = json.loads(FUNCTION_WORDS_FILE.read_text(encoding="utf-8"))
     assert shipped == lexicon.build_function_words()
     english = set(shipped["en"])
     assert {"the", "and", "of"} <= english

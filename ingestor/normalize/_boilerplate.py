@@ -1,11 +1,11 @@
-"""Boilerplate removal: the line filter and the vocabularies it judges lines by.
+"""Boilerplate removal: the line filter.
 
-Owns: deciding, line by line, which lines of cleaned text are site furniture rather than the
-story (``filter_lines``): widget labels, comment forms, newsletter and call-to-action sentences,
-republication, disclaimer and syndication notes, photo captions ending in a credit, date- or
-time-only lines, bylines, short link-only lines, the headline of a related-story card, and a
-press release's closing sections (the issuer's "About" paragraph, forward-looking-statements
-notice, contacts, "###") with everything after them.
+Owns: deciding, line by line, which lines of cleaned text are site furniture rather than the story
+(``filter_lines``; the vocabularies it judges by are in ``ingestor.words``): widget labels,
+comment forms, newsletter and call-to-action sentences, republication, disclaimer and syndication
+notes, photo captions ending in a credit, date- or time-only lines, bylines, short link-only
+lines, the headline of a related-story card, and a press release's closing sections (the issuer's
+"About" paragraph, forward-looking-statements notice, contacts, "###") with everything after them.
 
 Does not: parse HTML or decide which elements to drop (``_text`` drops hidden elements and those
 whose class or id names a widget, and marks link-only lines), or change the lines it keeps.
@@ -26,40 +26,12 @@ from __future__ import annotations
 
 import re
 
-from ingestor.normalize._chars import word_set
+from ingestor.words import DATE_WORDS, LINE_FUNCTION_WORDS, SOCIAL_NETWORKS, WIDGET_WORDS
 
 __all__ = ["filter_lines"]
 
-_FUNCTION_WORDS = word_set(
-    "a an and are as at be by can for from here in is it its me my new now of on or our out the "
-    "this that to up us via we with you your all also x"
-)
-_NETWORKS = (
-    "facebook|twitter|linkedin|whatsapp|telegram|reddit|pinterest|tumblr|flipboard|messenger|vk"
-    "|viber|instagram|youtube|tiktok|bluesky|mastodon|snapchat|weibo|wechat|xing|kakaotalk"
-    "|kakaostory"
-)
-_WIDGET_WORDS = word_set(
-    _NETWORKS.replace("|", " ") + " "
-    # share buttons
-    "pocket threads email e-mail mail print share shares shared sharing caring tweet retweet pin "
-    "copy link links url follow like likes social media "
-    # comments
-    "reply replies comment comments commented discussion conversation responses thoughts leave "
-    "cancel closed join login log register sign "
-    # subscriptions
-    "subscribe subscribed subscription newsletter newsletters updates alerts inbox "
-    "notifications curated get "
-    # navigation
-    "advertisement advertisements advert ad ads sponsored promoted categories category tags tag "
-    "topics related trending popular latest top most read more continue reading next previous "
-    "prev back home menu skip content search navigation sections section archive archives see page "
-    "view show hide click recommended stories story articles article posts post news headlines "
-    "watch listen play "
-    # media labels
-    "photo photos image images picture pictures video videos gallery galleries caption credit "
-    "credits source audio podcast slideshow graphic"
-)
+_NETWORKS = "|".join(SOCIAL_NETWORKS)
+
 _LEADING_PHRASES = re.compile(
     # newsletters
     r"(sign up|subscribe|register|join)\b.{0,80}\b(newsletter|updates|inbox|e-?mail|alerts)"
@@ -109,12 +81,6 @@ _CREDIT = re.compile(
     r"|Anadolu|NurPhoto|ZUMA|dpa|ANSA|Kyodo|UPI|Getty)([-/ ][\w .-]{0,40})?$",
     re.I,
 )
-_DATE_WORDS = word_set(
-    "jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june july "
-    "august september october november december mon tue wed thu fri sat sun monday tuesday "
-    "wednesday thursday friday saturday sunday am pm a.m. p.m. gmt utc est edt cst cdt pst pdt "
-    "cet cest msk ist bst et pt updated published posted last on at st nd rd th"
-)
 _CLOCK = re.compile(r"[\d:.,/]+(st|nd|rd|th|am|pm|h)?")
 _WORD_EDGES = "\"'“”‘’.,:;!?()[]{}|*•·–—-/#"
 
@@ -125,10 +91,10 @@ def _words(line: str) -> list[str]:
 
 def _boilerplate(line: str, words: list[str]) -> bool:
     n = len(words)
-    known = (w in _WIDGET_WORDS or w in _FUNCTION_WORDS or w.isdigit() for w in words)
-    if n <= 8 and all(known) and any(w in _WIDGET_WORDS for w in words):
+    known = (w in WIDGET_WORDS or w in LINE_FUNCTION_WORDS or w.isdigit() for w in words)
+    if n <= 8 and all(known) and any(w in WIDGET_WORDS for w in words):
         return True  # "Share on Facebook", "Leave a Reply", "Most Commented"
-    dates = (w in _DATE_WORDS or _CLOCK.fullmatch(w) for w in words)
+    dates = (w in DATE_WORDS or _CLOCK.fullmatch(w) for w in words)
     if n <= 12 and any(c.isdigit() for c in line) and all(dates):
         return True  # "14 March, 01:32 GMT"
     if n <= 12 and (_SHORT_PHRASES.search(line) or len(_SHARE_BAR.findall(line)) >= 2):

@@ -23,18 +23,13 @@ import re
 import unicodedata
 from html.entities import html5
 
-__all__ = ["CONTROL", "defang", "looks_like_html", "prepare", "word_set"]
+__all__ = ["CONTROL", "defang", "looks_like_html", "prepare"]
 
 CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 _INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
 _NEWLINES = re.compile("\r\n?|[\x0b\x0c\x85\u2028\u2029]")
 _TAG_START = re.compile(r"<[A-Za-z!/?]")
 _ENTITY = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
-
-
-def word_set(words: str) -> frozenset[str]:
-    """The whitespace-separated words of a vocabulary literal."""
-    return frozenset(words.split())
 
 
 def prepare(value: str) -> str:

@@ -28,8 +28,9 @@ to labels):
   outside quotes: it is furniture. A quoted "you ... you" inside an article is misjudged too,
   which costs the article a sentence's weight but never cuts it.
 * Function words are a compact closed-class list for English, French, German, Spanish, Italian,
-  Portuguese and Dutch. In other languages (and in scripts without spaces) no unit is prose:
-  ``pick_article`` then falls back to a length rule, and ``trim_to_prose`` leaves the text alone.
+  Portuguese and Dutch (``words.PROSE_FUNCTION_WORDS``). In other languages (and in scripts
+  without spaces) no unit is prose: ``pick_article`` then falls back to a length rule, and
+  ``trim_to_prose`` leaves the text alone.
 * Net prose weighs furniture ``FURNITURE_WEIGHT`` (2) times a prose character, so a run of
   furniture separates the article from prose after it (a comment policy, a teaser) unless twice
   as much prose follows; at weight 1 a policy paragraph below an article was kept with it.
@@ -52,7 +53,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ingestor.normalize._chars import word_set
+from ingestor.words import PROSE_FUNCTION_WORDS, READER_WORDS
 
 __all__ = ["MIN_PAGE_TEXT", "net_prose", "pick_article", "prose_units", "strip_script",
            "trim_to_prose", "unwrap"]  # fmt: skip
@@ -67,37 +68,6 @@ MIN_PAGE_TEXT = 250
 _MAX_LINE_CHARS = 100_000
 """A longer line is judged and kept as one unit: bounded work on hostile text."""
 
-_FUNCTION_WORDS = word_set(
-    # English
-    "a about after against all also an and any are as at be been before being but by can could "
-    "did do does during for from had has have he her hers him his how i if in into is it its just "
-    "may me might more most must my no nor not now of off on once one only or other our out over "
-    "own said says she should since so some such than that the their them then there these they "
-    "this those though through to too under until up upon very was we were what when where which "
-    "while who whom whose why will with would yet you your "
-    # French
-    "au aux avec ce ces cette dans de des du elle en est et il ils je la le les leur lui mais ne "
-    "nous on ou par pas plus pour qu que qui sa se ses son sont sur un une été être "
-    # German
-    "aber als am auch auf aus bei das dass dem den der des die ein eine einem einen einer eines "
-    "es für hat im ist mit nach nicht noch oder sich sie sind über um und von vor war wie wird "
-    "wurde zu zum zur "
-    # Spanish
-    "al como con del el en es esta este fue ha las lo los más para pero por se sin su sus una "
-    "uno y "
-    # Italian
-    "alla anche che da della delle di gli il lo nel nella non per più si sono tra una "
-    # Portuguese
-    "ao as com da das do dos em foi mais na não no os para pela pelo por uma "
-    # Dutch
-    "aan bij dat een en er het hij ik in is met niet om ook op te van voor wat werd zijn"
-)
-_READER_WORDS = word_set(
-    "you your yours yourself yourselves vous votre vos toi dich dir dein deine deinem deinen "
-    "deiner usted ustedes vosotros tú tus tuo tua tuoi vostro vostra você vocês jij jou jouw"
-)
-"""Second-person words: a sentence with two of them addresses the reader (instructions, terms,
-comment rules, calls to action), which news prose rarely does outside quotes."""
 MAX_READER_WORDS = 1
 _WORD_EDGES = "\"'“”‘’.,:;!?()[]{}|*•·–—-/#«»"
 _SENTENCE_BREAK = re.compile(r"[.!?…][\"'”’)\]]{0,3}(\s+)(?![\-–—,;:a-z])")
@@ -188,9 +158,9 @@ def _kind(sentence: str) -> str:
         return "short"
     if not _SENTENCE_END.search(sentence[-8:]):
         return "furniture"
-    if sum(w in _READER_WORDS for w in words) > MAX_READER_WORDS:
+    if sum(w in READER_WORDS for w in words) > MAX_READER_WORDS:
         return "furniture"
-    function = sum(w in _FUNCTION_WORDS for w in words)
+    function = sum(w in PROSE_FUNCTION_WORDS for w in words)
     return "prose" if function >= MIN_FUNCTION_SHARE * len(words) else "furniture"
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import nh3
 
-from ingestor.normalize._chars import CONTROL, word_set
+from ingestor.normalize._chars import CONTROL
 from ingestor.normalize._urls import canonical_url
+from ingestor.words import word_set
 
 __all__ = ["sanitize_html"]
 

@@ -51,8 +51,9 @@ from typing import Any
 from lxml import etree
 
 from ingestor.normalize._boilerplate import filter_lines
-from ingestor.normalize._chars import defang, looks_like_html, prepare, word_set
+from ingestor.normalize._chars import defang, looks_like_html, prepare
 from ingestor.normalize._prose import pick_article, unwrap
+from ingestor.words import word_set
 
 __all__ = ["MAX_TITLE_CHARS", "clean_text", "inline", "is_page", "page_text"]
 

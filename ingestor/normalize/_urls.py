@@ -19,8 +19,9 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from ingestor.normalize._chars import CONTROL, word_set
+from ingestor.normalize._chars import CONTROL
 from ingestor.normalize._text import inline
+from ingestor.words import word_set
 
 __all__ = ["MAX_URL_CHARS", "canonical_url", "publisher_host", "source_name"]
 
