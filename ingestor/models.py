@@ -34,6 +34,7 @@ __all__ = [
     "IndexedStory",
     "ParsedEntry",
     "ParsedFeed",
+    "Reason",
     "Signature",
     "Story",
     "StoryKey",
@@ -244,14 +245,20 @@ class Signature:
         )
 
 
+Reason = Literal["identical", "near-copy", "rewrite", "new"]
+"""Why a story went where it went: the same text as a member (``identical``), nearly the same
+text (``near-copy``: shingle Jaccard at ``copy_threshold`` or more), the same story told
+otherwise (``rewrite``: its vector meets the event's centroid), or no event close enough
+(``new``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Assignment:
     """Where the clusterer put a story: an existing event or a new one, and why."""
 
     event_id: int | None
     """The event joined; ``None`` starts a new event."""
-    reason: str
-    """``new``, ``identical``, ``near-copy`` or ``rewrite``."""
+    reason: Reason
     similarity: float
     """The verification score that decided (1.0 for identical text, 0.0 for a new event)."""
     signals: Mapping[str, float] = field(default_factory=dict)

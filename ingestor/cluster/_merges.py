@@ -1,0 +1,95 @@
+"""Merging events: two events one story shows to be one, folded together in the window.
+
+Owns: ``Merged`` (what a merge changed, so it can be taken back), ``plan`` (which way two events
+merge), ``fold`` (every merge an assignment's ``merge_with`` asks for), ``merge`` (one fold,
+planned here or replayed from another process's log) and ``unmerge`` (its undo).
+
+Does not: decide that two events are one (``_decision.same_story`` does, from the candidates'
+signals) or touch the store: the pipeline logs each ``Merged`` there in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from ingestor.cluster._state import Event, Window
+
+__all__ = ["Merged", "fold", "merge", "plan", "unmerge"]
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """What ``merge`` changed, so ``unmerge`` can take it back."""
+
+    into: int
+    gone: Event
+    """The folded event as it was (its object, no longer mutated)."""
+    previous_span: tuple[datetime, datetime]
+    members_before: int
+
+
+def plan(window: Window, event_id: int, other: int) -> tuple[int, int] | None:
+    """Which way events ``event_id`` and ``other`` merge: ``(into, gone)``, the larger
+    absorbing the smaller, the older on a tie; ``None`` when either has left the window or they
+    are one already."""
+    a, b = window.events.get(event_id), window.events.get(other)
+    if a is None or b is None or a is b:
+        return None
+    into, gone = sorted((a, b), key=lambda e: (-len(e.members), e.id))
+    return into.id, gone.id
+
+
+def fold(window: Window, event_id: int, others: Iterable[int]) -> tuple[int, list[Merged]]:
+    """Merge every event of ``others`` that ``plan`` finds to be one with ``event_id`` (which
+    a story just joined). Returns the event the story is in now and the merges made, in order
+    (each is an undo record, and the store must log each)."""
+    done = []
+    for other in others:
+        planned = plan(window, event_id, other)
+        if planned is None:
+            continue
+        change = merge(window, *planned)
+        if change is not None:
+            done.append(change)
+            event_id = planned[0]
+    return event_id, done
+
+
+def merge(window: Window, into: int, gone: int) -> Merged | None:
+    """Fold event ``gone`` into ``into`` (a merge this process planned, or one another process
+    committed). ``None`` when there is nothing to fold: ``gone`` is not in the window. When
+    ``into`` is not (evicted here), ``gone`` simply takes its id."""
+    events = window.events
+    folded = events.pop(gone, None)
+    if folded is None:
+        return None
+    kept = events.get(into)
+    if kept is None:
+        kept = events[into] = Event(into, folded.first, folded.last)
+        # renamed, not merged: an undo must leave no empty ``into`` behind
+    span = (kept.first, kept.last)
+    before = len(kept.members)
+    kept.fold_in(folded.centroid)
+    kept.first, kept.last = min(kept.first, folded.first), max(kept.last, folded.last)
+    kept.members.extend(folded.members)
+    for member in folded.members:
+        window.story_event[member.story_id] = into
+    return Merged(into, folded, span, before)
+
+
+def unmerge(window: Window, change: Merged) -> None:
+    """Take back one ``merge``."""
+    events = window.events
+    kept = events[change.into]
+    folded = change.gone
+    if change.members_before == 0:  # ``merge`` renamed ``gone`` to ``into``
+        del events[change.into]
+    else:
+        kept.subtract(folded.centroid)
+        kept.first, kept.last = change.previous_span
+        del kept.members[change.members_before :]
+    events[folded.id] = folded
+    for member in folded.members:
+        window.story_event[member.story_id] = folded.id

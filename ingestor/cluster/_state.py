@@ -1,0 +1,105 @@
+"""The state assignment decides over: the window's events, their centroids and members.
+
+Owns: ``Event`` (one event's time span, centroid and members) and ``Window`` (every event of
+the window, which event each story is in, the shingle MinHash of each indexed story for exact
+Jaccard, the newest time seen), with the arithmetic on centroids: a story's vector joins or
+leaves one, two centroids are compared or folded together.
+
+Does not: decide anything (``_decision``), search the LSH index (``_candidates``) or weigh terms
+(``_statistics``). A centroid is the sum of its members' unit vectors, with its squared norm
+kept alongside so that a cosine costs one pass over the story's terms.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from ingestor.cluster._canonical import Member
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+__all__ = ["Event", "Window"]
+
+
+@dataclass(slots=True)
+class Event:
+    id: int
+    first: datetime
+    last: datetime
+    centroid: dict[str, float] = field(default_factory=dict)
+    norm2: float = 0.0
+    members: list[Member] = field(default_factory=list)
+
+    def cosine(self, vector: Mapping[str, float]) -> float:
+        """The cosine between a unit vector and this event's centroid."""
+        if self.norm2 <= 0.0:
+            return 0.0
+        centroid = self.centroid
+        dot = sum([vector[t] * centroid[t] for t in vector.keys() & centroid.keys()])
+        return dot / math.sqrt(self.norm2)
+
+    def centroid_cosine(self, other: Event) -> float | None:
+        """The cosine between this event's centroid and ``other``'s (``None`` when either is
+        empty)."""
+        if self.norm2 <= 0.0 or other.norm2 <= 0.0:
+            return None
+        small, large = sorted((self.centroid, other.centroid), key=len)
+        dot = sum([x * large.get(t, 0.0) for t, x in small.items()])
+        return dot / math.sqrt(self.norm2 * other.norm2)
+
+    def add_vector(self, vector: Mapping[str, float]) -> None:
+        centroid = self.centroid
+        get = centroid.get
+        dot = 0.0
+        for term, x in vector.items():
+            before = get(term, 0.0)
+            dot += x * before
+            centroid[term] = before + x
+        self.norm2 += 2.0 * dot + (1.0 if vector else 0.0)  # |C+v|^2 = |C|^2 + 2C.v + |v|^2
+
+    def fold_in(self, centroid: Mapping[str, float]) -> None:
+        """Add another event's centroid to this one (a merge)."""
+        mine = self.centroid
+        for term, x in centroid.items():
+            mine[term] = mine.get(term, 0.0) + x
+        self.norm2 = sum(x * x for x in mine.values())
+
+    def subtract(self, centroid: Mapping[str, float]) -> None:
+        """Take a vector (or another event's centroid) back out of this centroid."""
+        mine = self.centroid
+        for term, x in centroid.items():
+            mine[term] = mine.get(term, 0.0) - x
+        self.norm2 = sum(x * x for x in mine.values())
+
+
+class Window:
+    """The events of the window and the stories in them; see the module docstring."""
+
+    def __init__(self, window: timedelta) -> None:
+        self.window = window
+        self.events: dict[int, Event] = {}
+        self.story_event: dict[int, int] = {}
+        self.shingles: dict[int, npt.NDArray[np.uint32]] = {}
+        """Shingle MinHash values of the indexed stories, for exact Jaccard with a copy."""
+        self.indexed: set[int] = set()
+        """Stories this process expects in the LSH index (not the redundant copies)."""
+        self.newest: datetime | None = None
+
+    def in_window(self, event: Event, when: datetime) -> bool:
+        window = self.window
+        return event.first - window <= when <= event.last + window
+
+    def event_of(self, story_id: int) -> Event | None:
+        event_id = self.story_event.get(story_id)
+        return None if event_id is None else self.events[event_id]
+
+    def stale(self, now: datetime) -> Iterator[Event]:
+        """Events quiet for longer than the window before ``now``."""
+        horizon = now - self.window
+        yield from [e for e in self.events.values() if e.last < horizon]
