@@ -148,10 +148,11 @@ def run(state: _State, once: bool, migrate: bool | None) -> None:
         totals = TickTotals()
         run_tick(pipeline, totals)
         events = pipeline.store.counts().get("events", 0)
+    from ingestor import render
+
     click.echo(
-        f"polled {totals.feeds} feed(s): {totals.new} new stories, {totals.duplicates} "
-        f"duplicates, {totals.new_events} new events, {totals.errors} errors. "
-        f"{events} events in {settings.effective_database_url}.\n"
+        f"polled {totals.feeds} feed(s): {render.counts_text(totals.counts)}, "
+        f"{totals.errors} errors. {events} events in {settings.effective_database_url}.\n"
         "See them with `ingestor events list`, and one of them with `ingestor events show ID`.",
         err=True,
     )
@@ -166,29 +167,25 @@ def replay(state: _State, paths: tuple[Path, ...], as_json: bool) -> None:
     """Ingest feed files, article files (text or HTML) and JSONL(.gz) record streams.
 
     Directories are read recursively; archives (.tar, .tar.gz, .zip) are read in place."""
+    from ingestor import render
     from ingestor.replay import count_replay
 
     total = count_replay(list(paths))
     with _pipeline(state) as pipeline, _progress(total, "replaying") as step:
         summary = pipeline.replay(list(paths), progress=step)
-    out = {
-        "items": summary.items,
-        "errors": summary.errors,
-        "new": summary.counts.new,
-        "duplicates": summary.counts.duplicates,
-        "updated": summary.counts.updated,
-        "new_events": summary.counts.new_events,
-        "seconds": round(summary.seconds, 2),
-    }
+    seconds = round(summary.seconds, 2)
     if as_json:
-        _json_out(out | {"error_messages": summary.error_messages})
+        _json_out(
+            {"items": summary.items, "errors": summary.errors}
+            | summary.counts.as_dict()
+            | {"seconds": seconds, "error_messages": summary.error_messages}
+        )
         return
     for message in summary.error_messages[:20]:
         click.echo(f"skipped: {message}", err=True)
     click.echo(
-        f"replayed {out['items']} item(s) in {out['seconds']} s: {out['new']} new stories, "
-        f"{out['duplicates']} duplicates, {out['updated']} updated, {out['new_events']} new "
-        f"events, {out['errors']} skipped."
+        f"replayed {summary.items} item(s) in {seconds} s: {render.counts_text(summary.counts)}, "
+        f"{summary.errors} unreadable."
     )
 
 

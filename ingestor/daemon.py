@@ -19,14 +19,14 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
 
 import structlog
 
 from ingestor.errors import IngestorError
-from ingestor.models import FeedRunResult
+from ingestor.models import Counts, FeedRunResult
 from ingestor.pipeline import Pipeline
 
 __all__ = ["TickTotals", "run_daemon", "run_tick"]
@@ -36,36 +36,35 @@ log = structlog.get_logger()
 
 @dataclass(slots=True)
 class TickTotals:
+    """What the daemon has done since it started: ticks, feeds polled, failed polls, and the
+    sum of every poll's ``Counts``."""
+
     ticks: int = 0
     feeds: int = 0
     errors: int = 0
-    new: int = 0
-    duplicates: int = 0
-    new_events: int = 0
+    counts: Counts = field(default_factory=Counts)
 
-    def add(self, results: list[FeedRunResult]) -> None:
+    def add(self, results: list[FeedRunResult]) -> Counts:
+        """Count one tick's results in; returns the tick's own counts."""
+        tick = sum((r.counts for r in results), Counts())
         self.ticks += 1
         self.feeds += len(results)
         self.errors += sum(1 for r in results if r.status == "error")
-        self.new += sum(r.new for r in results)
-        self.duplicates += sum(r.duplicates for r in results)
-        self.new_events += sum(r.new_events for r in results)
+        self.counts += tick
+        return tick
 
 
 def run_tick(pipeline: Pipeline, totals: TickTotals, *, now: datetime | None = None) -> None:
     """One pass over the due feeds, with its summary line."""
     started = time.monotonic()
     results = pipeline.tick(now=now)
-    totals.add(results)
+    counts = totals.add(results)
     log.info(
         "tick_finished",
         feeds=len(results),
         ok=sum(1 for r in results if r.status in ("ok", "not_modified")),
         errors=sum(1 for r in results if r.status == "error"),
-        new=sum(r.new for r in results),
-        new_events=sum(r.new_events for r in results),
-        merges=sum(r.merges for r in results),
-        articles=sum(r.articles for r in results),
+        **counts.as_dict(),
         indexed_events=pipeline.clusterer.events,
         elapsed_ms=int((time.monotonic() - started) * 1000),
     )
@@ -144,9 +143,7 @@ def run_daemon(
         ticks=totals.ticks,
         feeds_polled=totals.feeds,
         errors=totals.errors,
-        new=totals.new,
-        duplicates=totals.duplicates,
-        new_events=totals.new_events,
+        **totals.counts.as_dict(),
         uptime_s=int(time.monotonic() - started),
         crashed=bool(crashed),
     )

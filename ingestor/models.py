@@ -2,8 +2,8 @@
 
 Owns: one frozen dataclass per hand-off, in the order data flows
 (``FeedSource`` -> ``FetchResult`` -> ``ParsedFeed``/``ParsedEntry`` -> ``Story`` -> ``Signature``
--> ``Assignment`` -> ``Event``/``Variant`` -> ``FeedRunResult``), plus the small records the store
-hands back.
+-> ``Assignment`` -> ``Event``/``Variant`` -> ``FeedRunResult`` with its ``Counts``), plus the small
+records the store hands back.
 
 Does not: import any stage, any third-party library, or read the clock. Every ``datetime`` here is
 timezone-aware UTC; constructors check that, so a naive time is a bug caught at the hand-off, not
@@ -23,6 +23,7 @@ from ingestor.errors import IngestorError
 
 __all__ = [
     "Assignment",
+    "Counts",
     "Event",
     "EventDetail",
     "EventMerge",
@@ -383,21 +384,63 @@ class EventDetail:
 
 
 @dataclass(frozen=True, slots=True)
-class FeedRunResult:
-    """The outcome of one poll of one feed: what the summary log line and the CLI report."""
+class Counts:
+    """What a batch of entries came to. Every poll, write and replay result carries one, and
+    they add up (``a + b``): the daemon's totals and the CLI's summaries are sums of them.
 
-    feed_url: str
-    status: Literal["ok", "not_modified", "error", "skipped"]
+    Every entry a poll or a replayed feed file reads is exactly one of ``new``, ``duplicates``,
+    ``updated`` or ``skipped``."""
+
     new: int = 0
+    """Stories stored for the first time."""
     duplicates: int = 0
+    """Entries already stored as they are (or edits past ``store.max_revisions``)."""
     updated: int = 0
+    """Stored stories edited in place: a new revision of the same row."""
+    skipped: int = 0
+    """Entries normalization left nothing usable of (no text, no title, no link)."""
     new_events: int = 0
+    """Events the new stories started."""
     merges: int = 0
     """Events folded into another because a new story showed they are one."""
     articles: int = 0
     """Summaries replaced by the main text of the article page they link to."""
     articles_failed: int = 0
     """Article pages fetched in vain (an error, or a page that is not the article)."""
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(
+            self.new + other.new,
+            self.duplicates + other.duplicates,
+            self.updated + other.updated,
+            self.skipped + other.skipped,
+            self.new_events + other.new_events,
+            self.merges + other.merges,
+            self.articles + other.articles,
+            self.articles_failed + other.articles_failed,
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        """Every count by name, in field order (log lines and ``--json``)."""
+        return {
+            "new": self.new,
+            "duplicates": self.duplicates,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "new_events": self.new_events,
+            "merges": self.merges,
+            "articles": self.articles,
+            "articles_failed": self.articles_failed,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRunResult:
+    """The outcome of one poll of one feed: what the summary log line and the CLI report."""
+
+    feed_url: str
+    status: Literal["ok", "not_modified", "error", "skipped"]
+    counts: Counts = Counts()
     elapsed_ms: int = 0
     error: IngestorError | None = None
     next_poll_at: datetime | None = None

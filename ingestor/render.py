@@ -18,9 +18,10 @@ from urllib.parse import urlsplit
 
 from ingestor.errors import ConfigError, one_line
 from ingestor.explain import shared_passages
-from ingestor.models import Event, EventDetail, FeedSource, Story, Variant
+from ingestor.models import Counts, Event, EventDetail, FeedSource, Story, Variant
 
 __all__ = [
+    "counts_text",
     "detail_json",
     "detail_text",
     "event_json",
@@ -65,6 +66,22 @@ def feed_target(value: str) -> str:
     if not path.is_file():
         raise ConfigError(f"{value!r} is neither an http(s) URL nor an existing file")
     return path.as_uri()
+
+
+def counts_text(counts: Counts) -> str:
+    """A poll's or a replay's counts in words: "13 new stories, 2 duplicates, ..." (the
+    article counts only when an article page was fetched)."""
+    parts = [
+        f"{counts.new} new stories",
+        f"{counts.duplicates} duplicates",
+        f"{counts.updated} updated",
+        f"{counts.skipped} entries skipped",
+        f"{counts.new_events} new events",
+        f"{counts.merges} merges",
+    ]
+    if counts.articles or counts.articles_failed:
+        parts.append(f"{counts.articles} article pages ({counts.articles_failed} in vain)")
+    return ", ".join(parts)
 
 
 def _time(value: datetime | None) -> str:

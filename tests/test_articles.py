@@ -220,7 +220,7 @@ def test_summaries_get_their_article_text_once_and_edits_fetch_it_again(
         url = f"http://site.test:{port}/feed"
         first = poll(pipeline, url)
         assert first.status == "ok", first.error
-        assert (first.new, first.articles, first.articles_failed) == (2, 2, 0)
+        assert (first.counts.new, first.counts.articles, first.counts.articles_failed) == (2, 2, 0)
         texts = stored_texts(pipeline)
         assert "old mill canal" in texts["flood"]
         assert "freight hauliers" in texts["roads"]
@@ -229,12 +229,12 @@ def test_summaries_get_their_article_text_once_and_edits_fetch_it_again(
         assert pages[0].headers["Accept"].startswith("text/html")
 
         again = poll(pipeline, url)
-        assert (again.new, again.duplicates, again.articles) == (0, 2, 0)
+        assert (again.counts.new, again.counts.duplicates, again.counts.articles) == (0, 2, 0)
         assert len([r for r in server.recorded if r.path in ("/flood", "/roads")]) == 2
 
         edited = FLOOD_SUMMARY + " Schools stay closed."
         server.route("/feed", feed(two_stories_feed(port, flood_summary=edited)))
-        third = poll(pipeline, url)
+        third = poll(pipeline, url).counts
         assert (third.new, third.updated, third.duplicates, third.articles) == (0, 1, 1, 1)
         assert [r.path for r in server.recorded][-1] == "/flood"
         assert "old mill canal" in stored_texts(pipeline)["flood"]
@@ -278,8 +278,8 @@ def test_failed_refused_and_foreign_links_keep_their_summaries(
             texts = stored_texts(pipeline)
         assert internal.accepted == 0
     assert result.status == "ok", result.error
-    assert (result.new, result.articles) == (4, 0)
-    assert result.articles_failed == 3  # the file: link is never fetched, so it never fails
+    assert (result.counts.new, result.counts.articles) == (4, 0)
+    assert result.counts.articles_failed == 3  # the file: link is never fetched, so it never fails
     assert set(texts) == set(links)
     for name, text in texts.items():
         assert text == f"{FLOOD_SUMMARY} ({name})"
@@ -297,7 +297,7 @@ def test_the_page_cap_takes_the_newest_entries_and_zero_turns_fetching_off(
     with open_pipeline(capped, resolver) as pipeline:
         result = poll(pipeline, f"http://site.test:{port}/feed")
         texts = stored_texts(pipeline)
-    assert result.articles == 1
+    assert result.counts.articles == 1
     assert "old mill canal" in texts["flood"]  # the newer entry
     assert texts["roads"] == ROADS_SUMMARY
     before = len(server.recorded)
@@ -305,7 +305,7 @@ def test_the_page_cap_takes_the_newest_entries_and_zero_turns_fetching_off(
     with open_pipeline(off, resolver) as pipeline:
         result = poll(pipeline, f"http://site.test:{port}/feed")
         texts = stored_texts(pipeline)
-    assert result.articles == 0
+    assert result.counts.articles == 0
     assert [r.path for r in server.recorded[before:]] == ["/feed"]
     assert texts == {"flood": FLOOD_SUMMARY, "roads": ROADS_SUMMARY}
 
@@ -318,7 +318,7 @@ def test_a_local_feed_files_links_are_not_fetched(tmp_path: Path, server: FaultS
     resolver = StubResolver({"site.test": ["127.0.0.1"]})
     with open_pipeline(settings_for(tmp_path), resolver) as pipeline:
         result = poll(pipeline, path.as_uri())
-    assert (result.status, result.new, result.articles) == ("ok", 2, 0)
+    assert (result.status, result.counts.new, result.counts.articles) == ("ok", 2, 0)
     assert server.recorded == []
 
 

@@ -217,7 +217,7 @@ def test_run_daemon_in_process_ticks_until_its_stop_event_is_set(
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
     assert totals.ticks == 1
     assert ticks == [totals]
-    assert (totals.feeds, totals.new, totals.errors) == (3, 5, 1)
+    assert (totals.feeds, totals.counts.new, totals.errors) == (3, 5, 1)
     assert counts["stories"] == 5
     names = [entry["event"] for entry in logs]
     assert names[0] == "daemon_started"

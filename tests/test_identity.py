@@ -60,7 +60,7 @@ def _poll(pipeline: Pipeline, path: Path, poll: int) -> tuple[int, int, int]:
         feed = pipeline.store.add_feed(path.resolve().as_uri(), now=T0)
     result = pipeline.poll(feed, now=T0 + timedelta(minutes=poll))
     assert result.status == "ok", result.error
-    return result.new, result.duplicates, result.updated
+    return result.counts.new, result.counts.duplicates, result.counts.updated
 
 
 def test_guids_that_rotate_on_every_poll_keep_one_story(pipeline: Pipeline, tmp_path: Path) -> None:

@@ -211,7 +211,7 @@ def test_the_store_merges_the_events_and_logs_it(database_url: str, tmp_path: Pa
         east, west = first.events[0], second.events[0]
         assert east != west
         third = pipeline.ingest(items(stories[4:]), now=NOW)
-        assert third.merges == 1
+        assert third.counts.merges == 1
         store = pipeline.store
         listed = store.list_events(limit=10)
         assert [(e.id, e.size, e.sources) for e in listed] == [(east, 5, 5)]
@@ -259,8 +259,8 @@ def test_another_daemon_replays_the_merge_and_a_restart_loads_it(
         assert b.clusterer.events == 2
         a.ingest(items(stories[4:]), now=NOW)
         follower = story(6, SHARED + WEST + EAST[:6] + words("ra", 6))
-        counts = b.ingest(items([follower]), now=NOW)
-        assert counts.merges == 0  # A's merge was replayed; nothing left to merge
+        written = b.ingest(items([follower]), now=NOW)
+        assert written.counts.merges == 0  # A's merge was replayed; nothing left to merge
         assert b.clusterer.events == 1
         assert_index_matches(b)
         assert a.store.counts()["events"] == 1
@@ -303,6 +303,6 @@ def test_a_failed_transaction_takes_the_merge_back(database_url: str, tmp_path: 
         assert pipeline.clusterer.events == 2
         assert_index_matches(pipeline)
         retried = pipeline.ingest(items(stories[4:]), now=NOW)
-        assert retried.merges == 1
+        assert retried.counts.merges == 1
         assert store.counts()["events"] == 1
         assert_index_matches(pipeline)

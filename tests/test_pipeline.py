@@ -121,10 +121,10 @@ def test_ingesting_the_same_batch_twice_adds_nothing_the_second_time(pipeline: P
     )
     first = pipeline.ingest(items, now=now)
     counts = pipeline.store.counts()
-    assert first.new == len(items) == counts["stories"]
+    assert first.counts.new == len(items) == counts["stories"]
     second = pipeline.ingest(items, now=now)
-    assert (second.new, second.new_events, second.updated) == (0, 0, 0)
-    assert second.duplicates == len(items)
+    assert (second.counts.new, second.counts.new_events, second.counts.updated) == (0, 0, 0)
+    assert second.counts.duplicates == len(items)
     assert second.events == first.events
     assert pipeline.store.counts() == counts
     assert_clusterer_matches_store(pipeline)
@@ -210,7 +210,7 @@ def test_a_failed_transaction_rolls_back_the_store_and_the_clusterer(
 
         store.disarm()
         retried = pipeline.ingest(batch2, now=now)
-        assert retried.new == len(batch2)
+        assert retried.counts.new == len(batch2)
         assert_clusterer_matches_store(pipeline)
     finally:
         pipeline.close()
@@ -253,7 +253,7 @@ def test_poll_stores_stories_and_the_etag_then_a_304_writes_only_the_schedule(
 
     result = pipeline.poll(source, now=now)
     assert result.status == "ok", result.error
-    assert (result.new, result.duplicates, result.new_events) == (3, 0, 3)
+    assert (result.counts.new, result.counts.duplicates, result.counts.new_events) == (3, 0, 3)
     polled = pipeline.store.get_feed(url)
     assert polled is not None
     assert polled.etag == '"v1"'
@@ -268,7 +268,7 @@ def test_poll_stores_stories_and_the_etag_then_a_304_writes_only_the_schedule(
     later = now + timedelta(hours=1)
     again = pipeline.poll(polled, now=later)
     assert again.status == "not_modified"
-    assert (again.new, again.duplicates, again.new_events) == (0, 0, 0)
+    assert (again.counts.new, again.counts.duplicates, again.counts.new_events) == (0, 0, 0)
     assert server.recorded[-1].headers.get("If-None-Match") == '"v1"'
     assert pipeline.store.counts() == counts
     after = pipeline.store.get_feed(url)
@@ -292,7 +292,7 @@ def test_an_error_status_is_an_error_result_and_backs_the_feed_off(
     assert result.status == "error"
     assert isinstance(result.error, HTTPStatusError)
     assert result.error.status_code == code
-    assert result.new == 0
+    assert result.counts.new == 0
     stored = pipeline.store.get_feed(url)
     assert stored is not None
     assert stored.consecutive_errors == 1
@@ -405,7 +405,7 @@ def test_a_tick_stores_the_healthy_feed_whatever_the_hostile_ones_do(
     assert set(results) == set(urls.values())
     good = results[urls["good"]]
     assert good.status == "ok", good.error
-    assert good.new == 2
+    assert good.counts.new == 2
     assert counts["stories"] == 2
     kinds = {"silent": "timeout", "drip": "timeout", "bomb": "too_large"}
     kinds["redirect"] = "blocked_address"
@@ -453,3 +453,29 @@ def test_replay_commits_by_batch_size_or_by_delay_whichever_comes_first(
     summary = pipeline.replay([articles], batch=200, max_delay_s=max_delay_s)
     assert seen == sizes
     assert summary.counts.new == 5
+
+
+EMPTY_ENTRY_FEED = b"""<?xml version="1.0"?>
+<rss version="2.0"><channel><title>Wire</title><link>https://wire.example/</link>
+<item><title>Putin arrives in Pyongyang</title><link>https://wire.example/a</link>
+<description>Russian President Vladimir Putin arrived in Pyongyang on Tuesday.</description>
+<pubDate>Tue, 18 Jun 2024 20:00:00 GMT</pubDate></item>
+<item><title>   </title><description>&lt;p&gt; &lt;/p&gt;</description>
+<link>https://wire.example/b</link></item>
+</channel></rss>"""
+
+
+def test_entries_normalization_drops_are_counted_as_skipped(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """An entry with nothing usable left is counted as ``skipped`` by a poll and by a replay,
+    so every entry is exactly one of new, duplicates, updated or skipped."""
+    path = tmp_path / "wire.xml"
+    path.write_bytes(EMPTY_ENTRY_FEED)
+    source = pipeline.store.add_feed(path.as_uri(), now=utcnow())
+    polled = pipeline.poll(source, now=utcnow()).counts
+    assert (polled.new, polled.skipped) == (1, 1)
+    replayed = pipeline.replay([path]).counts
+    assert (replayed.new, replayed.duplicates, replayed.skipped) == (0, 1, 1)
+    total = polled + replayed
+    assert (total.new, total.duplicates, total.skipped) == (1, 1, 2)

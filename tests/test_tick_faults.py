@@ -333,7 +333,7 @@ def http_failed(code: int, *, next_poll_s: float | None = None) -> Check:
 def healthy(t: Ticked, name: str) -> None:
     result, feed_after = t.results[name], t.after[name]
     assert result.status == "ok", result.error
-    assert (result.new, result.duplicates) == (3, 0)
+    assert (result.counts.new, result.counts.duplicates) == (3, 0)
     assert t.stored[name] == 3
     assert feed_after is not None
     assert (feed_after.status, feed_after.last_status) == ("active", "ok")
@@ -345,7 +345,7 @@ def healthy(t: Ticked, name: str) -> None:
 def not_modified(t: Ticked, name: str) -> None:
     result, before, feed_after = t.results[name], t.before[name], t.after[name]
     assert result.status == "not_modified"
-    assert (result.new, result.duplicates, result.error) == (0, 0, None)
+    assert (result.counts.new, result.counts.duplicates, result.error) == (0, 0, None)
     assert t.stored[name] == 0
     assert feed_after is not None
     assert feed_after.etag == ETAG == before.etag
@@ -358,7 +358,7 @@ def not_modified(t: Ticked, name: str) -> None:
 def moved_permanently(t: Ticked, name: str) -> None:
     result, feed_after = t.results[name], t.after[name]
     assert result.status == "ok", result.error
-    assert result.new == 2
+    assert result.counts.new == 2
     assert feed_after is not None, "the feed was not found under its new URL"
     assert feed_after.id == t.before[name].id
     assert feed_after.url.endswith("/moved-here")

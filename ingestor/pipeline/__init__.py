@@ -48,6 +48,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -63,6 +64,7 @@ from ingestor.config import Settings
 from ingestor.errors import IngestorError, ParseError, SchemaError
 from ingestor.fingerprint import fingerprint
 from ingestor.models import (
+    Counts,
     FeedRunResult,
     FeedSource,
     FeedState,
@@ -74,8 +76,8 @@ from ingestor.models import (
 from ingestor.pipeline._index import IndexMaintenance
 from ingestor.pipeline._replay import Replaying, evaluate_dataset
 from ingestor.pipeline._wiring import (
-    BatchCounts,
     ReplaySummary,
+    Written,
     article_story,
     cluster_policy,
     fingerprint_policy,
@@ -88,9 +90,9 @@ from ingestor.pipeline._wiring import (
 from ingestor.store import Store, WriteTx, open_store
 
 __all__ = [
-    "BatchCounts",
     "Pipeline",
     "ReplaySummary",
+    "Written",
     "article_story",
     "cluster_policy",
     "evaluate_dataset",
@@ -258,10 +260,11 @@ class Pipeline(IndexMaintenance, Replaying):
         feed_id: int | None = None,
         feed_state: FeedState | None = None,
         now: datetime,
-    ) -> BatchCounts:
+    ) -> Written:
         """Store a batch of fingerprinted stories, assign each to an event, and write the feed's
         poll state, all in one transaction. The clusterer is rolled back if the commit fails."""
-        counts = BatchCounts()
+        counts: Counter[str] = Counter()
+        events: dict[int, int] = {}
         with self._write_lock:
             undo: list[Undo | Merged] = []
             try:
@@ -272,7 +275,7 @@ class Pipeline(IndexMaintenance, Replaying):
                             tx, story, signature, feed_id, now, counts, undo
                         )
                         if event_id is not None:
-                            counts.events[position] = event_id
+                            events[position] = event_id
                     # Every event that gained a story may have a new canonical story.
                     for event_id in self._touched(undo):
                         tx.set_canonical(event_id, self.clusterer.canonical(event_id))
@@ -289,7 +292,7 @@ class Pipeline(IndexMaintenance, Replaying):
             for change in undo:
                 if isinstance(change, Undo):
                     self._seen_story_id = max(self._seen_story_id, change.story_id)
-        return counts
+        return Written(Counts(**counts), events)
 
     def _touched(self, changes: list[Undo | Merged]) -> set[int]:
         """The events that gained stories in this transaction, as they are now (a story's
@@ -312,7 +315,7 @@ class Pipeline(IndexMaintenance, Replaying):
         signature: Signature,
         feed_id: int | None,
         now: datetime,
-        counts: BatchCounts,
+        counts: Counter[str],
         undo: list[Undo | Merged],
     ) -> int | None:
         match = tx.find_story(StoryKey.of(story, feed_id))
@@ -320,16 +323,16 @@ class Pipeline(IndexMaintenance, Replaying):
             if match.content_hash != story.content_hash and tx.update_story(
                 match.story_id, story, signature
             ):
-                counts.updated += 1
+                counts["updated"] += 1
             else:
-                counts.duplicates += 1
+                counts["duplicates"] += 1
             return match.event_id
         assignment = self.clusterer.assign(signature, story.when)
         story_id = tx.insert_story(story, signature, feed_id=feed_id)
         event_id = assignment.event_id
         if event_id is None:
             event_id = tx.create_event(story_id, now=now)
-            counts.new_events += 1
+            counts["new_events"] += 1
         tx.add_membership(story_id, event_id, assignment, now=now)
         undo.append(
             self.clusterer.add(
@@ -341,13 +344,13 @@ class Pipeline(IndexMaintenance, Replaying):
                 assignment=assignment,
             )
         )
-        counts.new += 1
+        counts["new"] += 1
         if assignment.merge_with:
             event_id, merges = self.clusterer.fold(event_id, assignment.merge_with)
             undo.extend(merges)
             for merge in merges:
                 tx.merge_events(merge.into, merge.gone.id, story_id=story_id, now=now)
-            counts.merges += len(merges)
+            counts["merges"] += len(merges)
         return event_id
 
     # -- polling ---------------------------------------------------------------------------
@@ -391,13 +394,7 @@ class Pipeline(IndexMaintenance, Replaying):
             log.info(
                 "feed_polled",
                 status=result.status,
-                new=result.new,
-                duplicates=result.duplicates,
-                updated=result.updated,
-                new_events=result.new_events,
-                merges=result.merges,
-                articles=result.articles,
-                articles_failed=result.articles_failed,
+                **result.counts.as_dict(),
                 elapsed_ms=result.elapsed_ms,
                 **(
                     {"error": str(result.error), "error_kind": result.error.kind}
@@ -422,7 +419,7 @@ class Pipeline(IndexMaintenance, Replaying):
                 next_poll_at=state.next_poll_at,
             )
         try:
-            parsed, stories, _skipped = self._budget.run(
+            parsed, stories, skipped = self._budget.run(
                 parse_and_normalize,
                 fetched.body,
                 url=fetched.url,
@@ -448,17 +445,12 @@ class Pipeline(IndexMaintenance, Replaying):
         state = self._plan(feed, fetched, ttl_s=parsed.ttl_s)
         if parsed.title and not feed.title:
             state = with_title(state, parsed.title)
-        counts = self.ingest(items, feed_id=feed.id, feed_state=state, now=now)
+        written = self.ingest(items, feed_id=feed.id, feed_state=state, now=now)
+        counts = Counts(skipped=skipped, articles=articles, articles_failed=articles_failed)
         return FeedRunResult(
             feed.url,
             "ok",
-            new=counts.new,
-            duplicates=counts.duplicates,
-            updated=counts.updated,
-            new_events=counts.new_events,
-            merges=counts.merges,
-            articles=articles,
-            articles_failed=articles_failed,
+            written.counts + counts,
             elapsed_ms=ms_since(started),
             next_poll_at=state.next_poll_at,
         )

@@ -21,8 +21,8 @@ from ingestor.cluster import Clusterer
 from ingestor.config import Settings
 from ingestor.errors import IngestorError, NormalizeError, ParseError
 from ingestor.fingerprint import FingerprintPolicy, fingerprint
-from ingestor.models import Signature, Story
-from ingestor.pipeline._wiring import BatchCounts, ReplaySummary, parse_and_normalize, utcnow
+from ingestor.models import Counts, Signature, Story
+from ingestor.pipeline._wiring import ReplaySummary, Written, parse_and_normalize, utcnow
 from ingestor.replay import ArticleFile, FeedFile, Record, iter_replay
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class Replaying:
     fp_policy: FingerprintPolicy
     _budget: BudgetRunner
 
-    ingest: Callable[..., BatchCounts]  # Pipeline.ingest
+    ingest: Callable[..., Written]  # Pipeline.ingest
 
     def replay(
         self,
@@ -71,12 +71,12 @@ class Replaying:
         def flush() -> None:
             if not pending:
                 return
-            counts = self.ingest(pending, now=now)
-            summary.counts.add(counts)
+            written = self.ingest(pending, now=now)
+            summary.counts += written.counts
             if on_record is not None:
                 for position, record in enumerate(records):
                     if record is not None:
-                        on_record(record, counts.events.get(position))
+                        on_record(record, written.events.get(position))
             pending.clear()
             records.clear()
 
@@ -90,7 +90,7 @@ class Replaying:
                 log.warning("replay_skipped", error=str(item), error_kind=item.kind)
                 continue
             try:
-                stories = self._replay_stories(item, now=now)
+                stories, skipped = self._replay_stories(item, now=now)
             except (ParseError, NormalizeError) as error:
                 summary.errors += 1
                 summary.error_messages.append(f"{item.path}: {error}")
@@ -98,6 +98,8 @@ class Replaying:
                 if isinstance(item, Record) and on_record is not None:
                     on_record(item, None)
                 continue
+            if skipped:
+                summary.counts += Counts(skipped=skipped)
             if stories and not pending:
                 oldest = time.monotonic()
             for story in stories:
@@ -112,9 +114,10 @@ class Replaying:
 
     def _replay_stories(
         self, item: FeedFile | ArticleFile | Record, *, now: datetime
-    ) -> list[Story]:
+    ) -> tuple[list[Story], int]:
+        """The stories of one input, and how many of its entries normalization dropped."""
         if isinstance(item, FeedFile):
-            _, stories, _skipped = self._budget.run(
+            _, stories, skipped = self._budget.run(
                 parse_and_normalize,
                 item.body,
                 url=item.uri,
@@ -122,19 +125,18 @@ class Replaying:
                 max_entries=self.settings.parse_max_entries,
                 now=now,
             )
-            return list(stories)
-        return [
-            normalize.normalize_article(
-                item.text,
-                is_html=item.is_html,
-                title=item.title,
-                url=item.url,
-                source=item.source,
-                published=item.published,
-                fetched=now,
-                external_id=item.id if isinstance(item, Record) else None,
-            )
-        ]
+            return list(stories), skipped
+        story = normalize.normalize_article(
+            item.text,
+            is_html=item.is_html,
+            title=item.title,
+            url=item.url,
+            source=item.source,
+            published=item.published,
+            fetched=now,
+            external_id=item.id if isinstance(item, Record) else None,
+        )
+        return [story], 0
 
 
 def evaluate_dataset(

@@ -1,6 +1,7 @@
 """Settings turned into stage policies, and the small values the pipeline hands around.
 
-Owns: the policy builders (settings in, each stage's policy value out), the batch counters, and
+Owns: the policy builders (settings in, each stage's policy value out), the write and replay
+results, and
 ``parse_and_normalize``, the part of a poll that reads hostile bytes and therefore runs in a
 budget worker process (a module-level function, so it pickles by reference).
 
@@ -10,6 +11,7 @@ Does not: poll, store or cluster; ``ingestor.pipeline`` does, with these.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -18,11 +20,11 @@ from ingestor.cluster import ClusterPolicy
 from ingestor.config import Settings
 from ingestor.errors import NormalizeError
 from ingestor.fingerprint import FingerprintPolicy
-from ingestor.models import FeedState, ParsedFeed, Story
+from ingestor.models import Counts, FeedState, ParsedFeed, Story
 
 __all__ = [
-    "BatchCounts",
     "ReplaySummary",
+    "Written",
     "article_story",
     "cluster_policy",
     "fingerprint_policy",
@@ -70,31 +72,23 @@ def cluster_policy(settings: Settings) -> ClusterPolicy:
     )
 
 
-@dataclass(slots=True)
-class BatchCounts:
-    new: int = 0
-    duplicates: int = 0
-    updated: int = 0
-    new_events: int = 0
-    merges: int = 0
-    skipped: int = 0
-    events: dict[int, int] = field(default_factory=dict)
-    """Story key (position in the batch) -> event id, for evaluation."""
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What one write transaction did."""
 
-    def add(self, other: BatchCounts) -> None:
-        self.new += other.new
-        self.duplicates += other.duplicates
-        self.updated += other.updated
-        self.new_events += other.new_events
-        self.merges += other.merges
-        self.skipped += other.skipped
+    counts: Counts
+    events: Mapping[int, int]
+    """Position in the batch -> the event that story is in, for evaluation."""
 
 
 @dataclass(slots=True)
 class ReplaySummary:
+    """What a replay read and wrote: ``items`` inputs, of which ``errors`` could not be read
+    (each with its message), and the ``counts`` of the entries of the rest."""
+
     items: int = 0
     errors: int = 0
-    counts: BatchCounts = field(default_factory=BatchCounts)
+    counts: Counts = field(default_factory=Counts)
     seconds: float = 0.0
     error_messages: list[str] = field(default_factory=list)
 
