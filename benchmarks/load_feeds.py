@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -220,8 +219,8 @@ def _rss_bytes() -> int:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from sqlalchemy import func, select
 
-    from ingestor.config import Settings
-    from ingestor.fetch import Fetcher, FetchPolicy
+    from ingestor.config import load_settings
+    from ingestor.fetch import Fetcher
     from ingestor.pipeline import Pipeline, utcnow
     from ingestor.store.schema import stories
 
@@ -236,27 +235,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         assert server.stdout is not None
         port = int(server.stdout.readline())
         with tempfile.TemporaryDirectory(prefix="ingestor-load-") as tmp:
-            settings = Settings.model_validate(
-                {
+            settings = load_settings(
+                None,
+                flags={
                     "database_url": f"sqlite:///{Path(tmp) / 'load.db'}",
                     "fetch_timeout_s": args.deadline,
                     "fetch_workers": args.workers,
                     "fetch_allow_networks": ("127.0.0.1/32",),
                     "daemon_batch": args.feeds,
-                }
+                },
+                environ={},
             )
-            fetcher = Fetcher(
-                FetchPolicy(
-                    timeout_s=settings.fetch_timeout_s,
-                    connect_timeout_s=settings.fetch_connect_timeout_s,
-                    max_body_bytes=settings.fetch_max_body_bytes,
-                    max_redirects=settings.fetch_max_redirects,
-                    user_agent=settings.fetch_user_agent,
-                    allow_networks=(ip_network("127.0.0.1/32"),),
-                    per_host=settings.fetch_per_host,
-                ),
-                resolver=_resolver,
-            )
+            fetcher = Fetcher(settings.fetch, resolver=_resolver)
             with Pipeline.open(
                 settings, migrate=True, budget_workers=args.parse_workers, fetcher=fetcher
             ) as pipeline:

@@ -32,7 +32,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from sweep import load, parse_setting, policies, run, summary
+from sweep import changed, load, parse_setting, policies, run, summary
 
 from ingestor.cluster import ClusterPolicy
 from ingestor.fingerprint import FingerprintPolicy
@@ -78,7 +78,7 @@ def halves(
         events = len({records[i].event for i in keep})
         print(f"half {h}: {len(keep)} documents, {events} gold events")
         for value in values:
-            cp = replace(base, rewrite_threshold=value)
+            cp = changed(base, rewrite_threshold=value)
             report, _ = run([records[i] for i in keep], [stories[i] for i in keep], fp, cp)
             print(f"  rewrite_threshold={value}: {summary(report)}", flush=True)
 

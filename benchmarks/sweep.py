@@ -21,8 +21,6 @@ import pickle
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import fields, replace
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +73,7 @@ def run(
     records: list[Record], stories: list[Story | None], fp: FingerprintPolicy, cp: ClusterPolicy
 ) -> tuple[evaluate.EvalReport, float]:
     started = time.perf_counter()
-    clusterer = Clusterer(cp)
+    clusterer = Clusterer(cp, recipe=fp)
     predicted: list[int | str] = []
     into: dict[int, int] = {}  # merged event -> the event it went into
     next_event = 1
@@ -121,28 +119,24 @@ def summary(report: evaluate.EvalReport) -> str:
 
 def policies(settings: Iterable[tuple[str, Any]]) -> tuple[FingerprintPolicy, ClusterPolicy]:
     """The shipped policies with ``settings`` (``FingerprintPolicy`` or ``ClusterPolicy``
-    field names, and ``window_hours``) changed."""
-    fp, cp = FingerprintPolicy(), ClusterPolicy()
-    fp_fields = {f.name for f in fields(FingerprintPolicy)}
+    field names) changed, validated as the settings file would be."""
+    fp_changes: dict[str, Any] = {}
+    cp_changes: dict[str, Any] = {}
     for name, value in settings:
-        if name == "window_hours":
-            cp = replace(cp, window=timedelta(hours=value))
-        elif name in fp_fields:
-            fp = replace(fp, **{name: value})
-        else:
-            cp = replace(cp, **{name: value})
-    # As the pipeline wires them (``cluster_policy``): some cluster settings are fingerprint ones.
-    return fp, replace(
-        cp, num_perm=fp.num_perm, shingle_perm=fp.shingle_perm, merge_min_words=fp.short_text
-    )
+        (fp_changes if name in FingerprintPolicy.model_fields else cp_changes)[name] = value
+    return FingerprintPolicy(**fp_changes), ClusterPolicy(**cp_changes)
+
+
+def changed(policy: ClusterPolicy, **values: Any) -> ClusterPolicy:
+    """``policy`` with ``values`` changed, validated."""
+    return ClusterPolicy(**policy.model_dump() | values)
 
 
 def parse_setting(spec: str) -> tuple[str, list[Any]]:
     """``name=v1,v2,...`` as a setting name and its values; ``ValueError`` for an unknown
     name."""
     name, _, values = spec.partition("=")
-    known = {f.name for f in fields(FingerprintPolicy)} | {f.name for f in fields(ClusterPolicy)}
-    if name not in known | {"window_hours"}:
+    if name not in FingerprintPolicy.model_fields and name not in ClusterPolicy.model_fields:
         raise ValueError(f"unknown setting {name!r}")
     return name, [_value(v) for v in values.split(",")]
 

@@ -143,7 +143,7 @@ def run(state: _State, once: bool, migrate: bool | None) -> None:
             click.echo(f"added {added} configured feed(s)", err=True)
         if not once:
             # The daemon ends with its own summary line (``daemon_stopped``).
-            run_daemon(pipeline, tick_s=settings.daemon_tick_s)
+            run_daemon(pipeline, tick_s=settings.daemon.tick_s)
             return
         totals = TickTotals()
         run_tick(pipeline, totals)

@@ -1,45 +1,84 @@
-"""Typed, validated settings, layered file < environment < command-line flags.
+"""Settings: the stages' policies and the general settings, layered file < environment < flags.
 
-Owns: the ``Settings`` model (every setting, its type, default and bounds), loading it from
+Owns: the ``Settings`` model (the general settings, the feed list, and one section per stage,
+each of which *is* that stage's policy from ``ingestor.policies``: ``settings.fetch`` is the
+``FetchPolicy`` the fetcher gets), loading it with pydantic-settings from
 ``config/ingestor.toml`` (or ``--config PATH``), ``INGESTOR_<SETTING>`` environment variables and
-flags, and turning any bad value into a one-line ``ConfigError`` that names the setting.
+flags, and turning any bad value, unknown key or unknown variable into a one-line
+``ConfigError`` that names the setting and where its value came from.
 
-Does not: reach into stages. Only ``cli`` and ``daemon`` load settings; ``pipeline`` turns them
-into the small policy values each stage takes, so pure stages never read configuration.
+Does not: reach into stages. Only ``cli`` and ``daemon`` load settings (``Settings()`` alone is
+the defaults: the file and the environment are read by ``load_settings`` only); the pipeline
+hands each stage its section, so pure stages never read configuration.
 
-The file groups settings in TOML tables for reading; a key ``timeout_s`` in table ``[fetch]`` is
-the setting ``fetch_timeout_s`` and the variable ``INGESTOR_FETCH_TIMEOUT_S``. Top-level keys
-keep their name (``database_url`` / ``INGESTOR_DATABASE_URL``).
+Names: the file groups settings in TOML tables; a key ``timeout_s`` in table ``[fetch]`` is the
+setting ``fetch_timeout_s`` (``settings.fetch.timeout_s``), the variable
+``INGESTOR_FETCH_TIMEOUT_S`` and the flag name ``fetch_timeout_s``. Top-level keys keep their
+name (``database_url`` / ``INGESTOR_DATABASE_URL``). ``INGESTOR_CONFIG`` names the file and is
+not a setting; any other ``INGESTOR_*`` variable must name one. List settings take
+comma-separated values in the environment.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ingestor.errors import ConfigError
+from ingestor.policies import (
+    ClusterPolicy,
+    DaemonPolicy,
+    FetchPolicy,
+    FingerprintPolicy,
+    ParsePolicy,
+    SchedulePolicy,
+    StorePolicy,
+    Words,
+)
 
-__all__ = ["DEFAULT_CONFIG", "ENV_PREFIX", "Settings", "feed_location", "load_settings"]
+__all__ = [
+    "CONFIG_VARIABLE",
+    "DEFAULT_CONFIG",
+    "ENV_PREFIX",
+    "FeedList",
+    "Settings",
+    "feed_location",
+    "load_settings",
+    "setting_names",
+]
 
 ENV_PREFIX = "INGESTOR_"
+CONFIG_VARIABLE = f"{ENV_PREFIX}CONFIG"
+"""Names the settings file; the one ``INGESTOR_*`` variable that is not a setting."""
 DEFAULT_CONFIG = Path("config/ingestor.toml")
 """Looked for in the working directory when neither ``--config`` nor ``INGESTOR_CONFIG`` is set."""
 
-MiB = 1024 * 1024
 
-
-class Settings(BaseModel):
-    """Every setting. ``config/ingestor.toml`` documents each one with its default."""
+class FeedList(BaseModel):
+    """The configured feeds (``feeds``): added to the store at start-up."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
-    # -- general ----------------------------------------------------------------------------
+    urls: Words = ()
+    file: Path | None = None
+    """A file with one feed URL (or operator-named local path) a line; ``#`` starts a comment."""
+
+
+class Settings(BaseSettings):
+    """Every setting. ``config/ingestor.toml`` documents each one with its default."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True, validate_default=True)
+
     data_dir: Path = Path("data")
     database_url: str = ""
     """SQLAlchemy-style URL; empty means ``sqlite:///<data_dir>/ingestor.db``."""
@@ -49,85 +88,15 @@ class Settings(BaseModel):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
-    # -- feeds ------------------------------------------------------------------------------
-    feeds_urls: tuple[str, ...] = ()
-    feeds_file: Path | None = None
-    """A file with one feed URL (or operator-named local path) a line; ``#`` starts a comment."""
-
-    # -- schedule ---------------------------------------------------------------------------
-    schedule_interval_s: int = Field(1800, ge=1)
-    schedule_min_interval_s: int = Field(300, ge=1)
-    schedule_max_interval_s: int = Field(86400, ge=1)
-    schedule_jitter: float = Field(0.1, ge=0.0, le=0.5)
-    schedule_backoff_base_s: int = Field(300, ge=1)
-    schedule_backoff_max_s: int = Field(86400, ge=1)
-    schedule_park_after_errors: int = Field(10, ge=1)
-
-    # -- fetch ------------------------------------------------------------------------------
-    fetch_timeout_s: float = Field(30.0, gt=0, le=600)
-    fetch_connect_timeout_s: float = Field(10.0, gt=0, le=600)
-    fetch_max_body_bytes: int = Field(15 * MiB, ge=1024)
-    fetch_max_redirects: int = Field(5, ge=0, le=20)
-    fetch_user_agent: str = "ingestor/0.1 (news feed deduplication; +https://example.org/ingestor)"
-    fetch_allow_networks: tuple[str, ...] = ()
-    """CIDR blocks that may be fetched even though private/loopback (operators' internal feeds)."""
-    fetch_workers: int = Field(16, ge=1, le=256)
-    fetch_per_host: int = Field(2, ge=1, le=64)
-    fetch_article_below_words: int = Field(150, ge=0, le=100_000)
-    """A new entry of an http(s) feed whose text is shorter than this many words is a summary:
-    its linked page is fetched and its main text stored instead. 0: never."""
-    fetch_article_max_per_poll: int = Field(20, ge=0, le=500)
-    """Article pages fetched for one poll of one feed at most (the rest keep their summary)."""
-
-    # -- parse ------------------------------------------------------------------------------
-    parse_time_budget_s: float = Field(5.0, gt=0, le=120)
-    parse_max_entries: int = Field(500, ge=1)
-
-    # -- fingerprint (changing any of these makes stored signatures stale) ------------------
-    fingerprint_shingle_size: int = Field(5, ge=2, le=12)
-    fingerprint_shingle_perm: int = Field(64, ge=16, le=1024)
-    fingerprint_num_perm: int = Field(128, ge=16, le=1024)
-    fingerprint_key_terms: int = Field(48, ge=4, le=1000)
-    fingerprint_max_terms: int = Field(200, ge=10, le=5000)
-    fingerprint_name_boost: float = Field(3.0, ge=1.0, le=20.0)
-    fingerprint_title_boost: float = Field(2.0, ge=0.0, le=20.0)
-    fingerprint_short_text: int = Field(50, ge=0, le=10000)
-
-    # -- cluster ----------------------------------------------------------------------------
-    cluster_rewrite_threshold: float = Field(0.35, gt=0.0, le=1.0)
-    cluster_copy_threshold: float = Field(0.5, gt=0.0, le=1.0)
-    cluster_candidate_threshold: float = Field(0.1, gt=0.0, lt=1.0)
-    cluster_window_hours: float = Field(72.0, gt=0.0, le=24 * 365)
-    cluster_time_penalty: float = Field(0.1, ge=0.0, le=1.0)
-    cluster_prior_docs: int = Field(2000, ge=0)
-    cluster_max_candidates: int = Field(12, ge=1, le=1000)
-    cluster_redundant_copy: float = Field(0.8, gt=0.0, le=1.0)
-    cluster_merge_threshold: float = Field(0.55, ge=0.0, le=1.0)
-    cluster_canonical: Literal["agency", "earliest", "complete", "priority"] = "agency"
-    cluster_source_priority: tuple[str, ...] = ()
-
-    # -- store ------------------------------------------------------------------------------
-    store_max_revisions: int = Field(5, ge=0)
-    store_auto_migrate: bool = True
-    """Migrate an out-of-date schema at start-up; when false the daemon refuses to start."""
-
-    # -- daemon -----------------------------------------------------------------------------
-    daemon_tick_s: int = Field(60, ge=1)
-    daemon_batch: int = Field(200, ge=1)
-    """At most this many due feeds per tick."""
-    daemon_lease_s: int = Field(600, ge=10)
-    """How long a daemon holds a claimed feed; longer than a poll can take (fetch deadline plus
-    parse budget plus the write), so no other daemon polls it meanwhile."""
-
-    @field_validator("fetch_allow_networks")
-    @classmethod
-    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError as e:
-                raise ValueError(f"{item!r} is not a CIDR network") from e
-        return value
+    feeds: FeedList = FeedList()
+    schedule: SchedulePolicy = SchedulePolicy()
+    fetch: FetchPolicy = FetchPolicy()
+    parse: ParsePolicy = ParsePolicy()
+    fingerprint: FingerprintPolicy = FingerprintPolicy()
+    """Changing any of these makes stored signatures stale."""
+    cluster: ClusterPolicy = ClusterPolicy()
+    store: StorePolicy = StorePolicy()
+    daemon: DaemonPolicy = DaemonPolicy()
 
     @field_validator("database_url")
     @classmethod
@@ -135,6 +104,26 @@ class Settings(BaseModel):
         if value and "://" not in value:
             raise ValueError("expected an SQLAlchemy URL such as sqlite:///data/ingestor.db")
         return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags (the keyword arguments), then the environment, then the file: only while
+        ``load_settings`` runs. Otherwise ``Settings(...)`` is its arguments over defaults."""
+        layers = _LOADING.get()
+        if layers is None:
+            return (init_settings,)
+        return (
+            init_settings,
+            _Layer(settings_cls, layers.environment),
+            _Layer(settings_cls, layers.file),
+        )
 
     @property
     def effective_database_url(self) -> str:
@@ -144,13 +133,13 @@ class Settings(BaseModel):
 
     def feed_urls(self) -> list[str]:
         """Configured feeds: the inline list, then the feeds file's lines, without duplicates."""
-        urls = [feed_location(u, Path.cwd()) for u in self.feeds_urls]
-        if self.feeds_file is not None:
+        urls = [feed_location(u, Path.cwd()) for u in self.feeds.urls]
+        if self.feeds.file is not None:
             try:
-                lines = self.feeds_file.read_text(encoding="utf-8").splitlines()
+                lines = self.feeds.file.read_text(encoding="utf-8").splitlines()
             except OSError as e:
-                raise ConfigError(f"feeds_file: cannot read {self.feeds_file}: {e.strerror}") from e
-            base = self.feeds_file.resolve().parent
+                raise ConfigError(f"feeds_file: cannot read {self.feeds.file}: {e.strerror}") from e
+            base = self.feeds.file.resolve().parent
             for line in lines:
                 line = line.split("#", 1)[0].strip()
                 if line:
@@ -158,33 +147,45 @@ class Settings(BaseModel):
         return list(dict.fromkeys(urls))
 
 
-_FIELDS = frozenset(Settings.model_fields)
-_LIST_FIELDS = frozenset({"feeds_urls", "fetch_allow_networks", "cluster_source_priority"})
-_PATH_FIELDS = frozenset({"data_dir", "feeds_file"})
+# -- names ---------------------------------------------------------------------------------------
+def _sections() -> dict[str, type[BaseModel]]:
+    out = {}
+    for name, info in Settings.model_fields.items():
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            out[name] = info.annotation
+    return out
 
 
-def _flatten(table: Mapping[str, Any], path: Path) -> dict[str, Any]:
+_SECTIONS = _sections()
+_PATHS: dict[str, tuple[str, ...]] = {
+    name: (name,) for name in Settings.model_fields if name not in _SECTIONS
+} | {
+    f"{section}_{key}": (section, key)
+    for section, model in _SECTIONS.items()
+    for key in model.model_fields
+}
+"""Every setting's flat name (``fetch_timeout_s``) -> where it lives (``fetch``, ``timeout_s``)."""
+_PATH_SETTINGS = frozenset({"data_dir", "feeds_file"})
+
+
+def setting_names() -> list[str]:
+    """Every setting's flat name, in the order ``Settings`` declares them."""
+    return list(_PATHS)
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat names to the nested layout ``Settings`` validates. A name that is no setting is
+    kept where its prefix puts it, so validation names it as an unknown setting."""
     out: dict[str, Any] = {}
-    for key, value in table.items():
-        if isinstance(value, dict):
-            for sub, subvalue in value.items():
-                if isinstance(subvalue, dict):
-                    raise ConfigError(f"{path}: [{key}.{sub}] is nested too deeply")
-                out[f"{key}_{sub}"] = subvalue
+    for name, value in flat.items():
+        path = _PATHS.get(name)
+        if path is None:
+            section, _, key = name.partition("_")
+            path = (section, key) if section in _SECTIONS and key else (name,)
+        if len(path) == 1:
+            out[path[0]] = value
         else:
-            out[key] = value
-    unknown = sorted(set(out) - _FIELDS)
-    if unknown:
-        raise ConfigError(f"{path}: unknown setting {unknown[0]!r}")
-    # Relative paths in a file are relative to that file, so the daemon starts from anywhere.
-    base = path.resolve().parent
-    for name in _PATH_FIELDS & set(out):
-        if isinstance(out[name], str) and not Path(out[name]).is_absolute():
-            out[name] = str((base / out[name]).resolve())
-    if isinstance(out.get("feeds_urls"), list):
-        out["feeds_urls"] = [
-            feed_location(u, base) if isinstance(u, str) else u for u in out["feeds_urls"]
-        ]
+            out.setdefault(path[0], {})[path[1]] = value
     return out
 
 
@@ -199,27 +200,108 @@ def feed_location(value: str, base: Path) -> str:
     return (path if path.is_absolute() else base / path).resolve().as_uri()
 
 
-def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, raw in environ.items():
-        if not key.startswith(ENV_PREFIX) or key == f"{ENV_PREFIX}CONFIG":
-            continue
-        name = key[len(ENV_PREFIX) :].lower()
-        if name not in _FIELDS:
-            continue
-        if name in _LIST_FIELDS:
-            out[name] = tuple(part.strip() for part in raw.split(",") if part.strip())
+# -- the layers -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Values:
+    """One layer's values in the nested layout, and where each came from (flat name -> origin)."""
+
+    values: dict[str, Any]
+    origins: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Layers:
+    environment: _Values
+    file: _Values
+
+
+_LOADING: ContextVar[_Layers | None] = ContextVar("ingestor_settings_layers", default=None)
+
+
+class _Layer(PydanticBaseSettingsSource):
+    """One layer, read before validation, as a pydantic-settings source."""
+
+    def __init__(self, settings_cls: type[BaseSettings], layer: _Values) -> None:
+        super().__init__(settings_cls)
+        self._values = layer.values
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self._values
+
+
+def _file_layer(path: Path) -> _Values:
+    """The settings in a TOML file. Relative paths in it are relative to the file, so the daemon
+    starts from anywhere."""
+    try:
+        with path.open("rb") as fh:
+            table = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict) and key in _SECTIONS:
+            for sub, subvalue in value.items():
+                if isinstance(subvalue, dict):
+                    raise ConfigError(f"{path}: [{key}.{sub}] is nested too deeply")
+                flat[f"{key}_{sub}"] = subvalue
         else:
-            out[name] = raw
-    return out
+            flat[key] = value
+    unknown = [name for name in flat if name not in _PATHS]
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting {unknown[0]!r}")
+    base = path.resolve().parent
+    for name in _PATH_SETTINGS & set(flat):
+        if isinstance(flat[name], str) and not Path(flat[name]).is_absolute():
+            flat[name] = str((base / flat[name]).resolve())
+    if isinstance(flat.get("feeds_urls"), list):
+        flat["feeds_urls"] = [
+            feed_location(u, base) if isinstance(u, str) else u for u in flat["feeds_urls"]
+        ]
+    return _Values(_nest(flat), dict.fromkeys(flat, str(path)))
+
+
+def _environment_layer(environ: Mapping[str, str]) -> _Values:
+    """The ``INGESTOR_<SETTING>`` variables; any other ``INGESTOR_*`` one (but
+    ``INGESTOR_CONFIG``) is refused, as an unknown key in the file is."""
+    flat: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for variable, raw in sorted(environ.items()):
+        if not variable.upper().startswith(ENV_PREFIX) or variable.upper() == CONFIG_VARIABLE:
+            continue
+        name = variable[len(ENV_PREFIX) :].lower()
+        if name not in _PATHS:
+            raise ConfigError(f"{variable}: unknown setting {name!r}")
+        flat[name] = raw
+        origins[name] = variable
+    return _Values(_nest(flat), origins)
 
 
 def _describe(error: ValidationError, origins: Mapping[str, str]) -> str:
     first = error.errors()[0]
-    name = str(first["loc"][0]) if first["loc"] else "settings"
-    origin = origins.get(name, "")
+    location = [str(part) for part in first["loc"]]
+    if len(location) > 1 and location[0] in _SECTIONS and not location[1].isdigit():
+        name = f"{location[0]}_{location[1]}"
+    else:
+        name = location[0] if location else "settings"
+    origin = origins.get(name) or next(
+        (where for key, where in origins.items() if key.startswith(f"{name}_")), ""
+    )
     where = f" (from {origin})" if origin else ""
     return f"setting {name}{where}: {first['msg']}"
+
+
+@contextmanager
+def _loading(layers: _Layers) -> Iterator[None]:
+    token = _LOADING.set(layers)
+    try:
+        yield
+    finally:
+        _LOADING.reset(token)
 
 
 def load_settings(
@@ -228,38 +310,28 @@ def load_settings(
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Settings from the file, then the environment, then flags (later wins).
+    """Settings from the file, then the environment, then flags (later wins); flags are keyed
+    by flat setting name (``fetch_timeout_s``), and a flag given as ``None`` sets nothing.
 
     The file is ``config_path``, else ``$INGESTOR_CONFIG``, else ``config/ingestor.toml`` when it
     exists in the working directory; none at all is fine (defaults). Raises ``ConfigError`` with
     one line naming the bad setting and where its value came from.
     """
     env = os.environ if environ is None else environ
-    explicit = config_path is not None or f"{ENV_PREFIX}CONFIG" in env
-    path = config_path or Path(env.get(f"{ENV_PREFIX}CONFIG", "") or DEFAULT_CONFIG)
-    values: dict[str, Any] = {}
-    origins: dict[str, str] = {}
+    explicit = config_path is not None or CONFIG_VARIABLE in env
+    path = config_path or Path(env.get(CONFIG_VARIABLE, "") or DEFAULT_CONFIG)
     if path.exists():
-        try:
-            with path.open("rb") as fh:
-                table = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path}: not valid TOML: {e}") from e
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
-        file_values = _flatten(table, path)
-        values.update(file_values)
-        origins.update(dict.fromkeys(file_values, str(path)))
+        file = _file_layer(path)
     elif explicit:
         raise ConfigError(f"config file {path} does not exist")
-    env_values = _from_env(env)
-    values.update(env_values)
-    origins.update({k: f"{ENV_PREFIX}{k.upper()}" for k in env_values})
-    for key, value in (flags or {}).items():
-        if value is not None:
-            values[key] = value
-            origins[key] = "--" + key.replace("_", "-")
+    else:
+        file = _Values({}, {})
+    environment = _environment_layer(env)
+    given = {key: value for key, value in (flags or {}).items() if value is not None}
+    origins = file.origins | environment.origins
+    origins |= {key: "--" + key.replace("_", "-") for key in given}
     try:
-        return Settings(**values)
+        with _loading(_Layers(environment, file)):
+            return Settings(**_nest(given))
     except ValidationError as e:
         raise ConfigError(_describe(e, origins)) from e

@@ -26,11 +26,13 @@ integers go to ``MinHash.update_batch`` with an identity hash function; datasket
 its own mixing and permutations (scheme ``affine32``). Permutations are computed once per recipe,
 and each thread reuses one cleared ``MinHash`` per permutation count.
 
-``VERSION`` names the recipe. Anything that changes what a signature contains (shingle size,
-permutation count, term selection, boosts) must change it, so stored signatures of another
-version are recomputed instead of being compared with new ones. ``fp2`` added the language (an
-``fp1`` signature weighed every language's words by English frequencies) and the headline in
-the shingles of short texts.
+``VERSION`` names the recipe: ``FingerprintPolicy.version``, the code's recipe
+(``policies.FINGERPRINT_RECIPE``) and every parameter of the ``[fingerprint]`` settings.
+Anything that changes what a signature contains (shingle size, permutation count, term
+selection, boosts, tokens) must change it, so stored signatures of another version are
+recomputed instead of being compared with new ones. ``fp2`` added the language (an ``fp1``
+signature weighed every language's words by English frequencies) and the headline in the
+shingles of short texts.
 """
 
 from __future__ import annotations
@@ -39,13 +41,13 @@ import re
 import threading
 import zlib
 from collections.abc import Collection
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ingestor import lexicon
 from ingestor.agencies import SPELLINGS
 from ingestor.models import Signature, Story
+from ingestor.policies import FingerprintPolicy
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,38 +55,6 @@ if TYPE_CHECKING:
     from datasketch import MinHash
 
 __all__ = ["VERSION", "FingerprintPolicy", "agency_credits", "fingerprint"]
-
-
-@dataclass(frozen=True, slots=True)
-class FingerprintPolicy:
-    shingle_size: int = 5
-    shingle_perm: int = 64
-    """Permutations of the shingle MinHash: copies sit far above the copy threshold, so 64
-    estimate their Jaccard well enough (standard error 0.06 at 0.5) at half the cost."""
-    num_perm: int = 128
-    """Permutations of the key-term MinHash, whose LSH must find rewrites at low Jaccard."""
-    key_terms: int = 48
-    max_terms: int = 200
-    name_boost: float = 3.0
-    title_boost: float = 2.0
-    short_text: int = 50
-    """Below this many words the headline is shingled with the text: a line that short (a paywall
-    teaser, "The post appeared first on ...") can be shared by unrelated stories, and is not
-    enough to call two entries copies of one text. 0: never."""
-
-    @property
-    def version(self) -> str:
-        return (
-            f"fp2-w{self.shingle_size}-s{self.shingle_perm}-p{self.num_perm}-k{self.key_terms}"
-            f"-t{self.max_terms}"
-            f"-n{_exact(self.name_boost)}-h{_exact(self.title_boost)}-b{self.short_text}"
-        )
-
-
-def _exact(value: float) -> str:
-    """A short spelling of ``value`` that still tells it apart from every other float."""
-    short = f"{value:g}"
-    return short if float(short) == value else repr(value)
 
 
 DEFAULT_POLICY = FingerprintPolicy()

@@ -1,11 +1,12 @@
 """When to poll a feed next: intervals, server hints, backoff, jitter, parking.
 
-Owns: ``SchedulePolicy`` and ``plan``, which turns one poll's outcome into the ``FeedState`` the
-pipeline writes back (in the same transaction as the poll's stories).
+Owns: ``plan``, which turns one poll's outcome into the ``FeedState`` the pipeline writes back
+(in the same transaction as the poll's stories), and ``backoff_s``.
 
 Does not: read the clock, draw from the global random generator, do I/O or read settings. ``now``
-and a ``random.Random`` come in as arguments, so a plan is reproducible; the pipeline builds the
-policy from the ``schedule_*`` settings and passes the RSS ``ttl`` it parsed.
+and a ``random.Random`` come in as arguments, so a plan is reproducible; the pipeline passes the
+``SchedulePolicy`` (``ingestor.policies``: the ``[schedule]`` settings) and the RSS ``ttl`` it
+parsed.
 
 The rules, in order:
 
@@ -27,43 +28,13 @@ The rules, in order:
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ingestor.errors import HTTPStatusError
 from ingestor.models import FeedSource, FeedState, FeedStatus, FetchResult
+from ingestor.policies import SchedulePolicy
 
 __all__ = ["SchedulePolicy", "backoff_s", "plan"]
-
-
-@dataclass(frozen=True, slots=True)
-class SchedulePolicy:
-    """Poll timing; the pipeline builds it from the ``schedule_*`` settings."""
-
-    interval_s: int = 1800
-    min_interval_s: int = 300
-    max_interval_s: int = 86400
-    jitter: float = 0.1
-    """Fraction of the delay a poll may move either way."""
-    backoff_base_s: int = 300
-    backoff_max_s: int = 86400
-    park_after_errors: int = 10
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.min_interval_s <= self.max_interval_s:
-            raise ValueError("need 1 <= min_interval_s <= max_interval_s")
-        if not 0.0 <= self.jitter < 1.0:
-            raise ValueError("jitter must be in [0, 1)")
-        if (
-            min(self.interval_s, self.backoff_base_s, self.backoff_max_s, self.park_after_errors)
-            < 1
-        ):
-            raise ValueError("intervals, backoff and park_after_errors must be positive")
-
-    @property
-    def error_max_s(self) -> int:
-        """The longest wait after a failure."""
-        return max(self.max_interval_s, self.backoff_max_s)
 
 
 def backoff_s(errors: int, policy: SchedulePolicy) -> int:

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from datetime import datetime
 from email.utils import format_datetime
 from html import escape
-from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 
 from ingestor import normalize
 from ingestor.config import Settings
-from ingestor.fetch import Fetcher, FetchPolicy
+from ingestor.fetch import Fetcher
 from ingestor.models import Story
 from ingestor.pipeline import Pipeline, article_story
 from tests.faultserver import FaultServer, Listener, StubResolver, feed, status
@@ -72,11 +71,7 @@ def settings_for(tmp_path: Path, **flags: Any) -> Settings:
 
 def open_pipeline(settings: Settings, resolver: StubResolver, budget_workers: int = 0) -> Pipeline:
     fetcher = Fetcher(
-        FetchPolicy(
-            timeout_s=settings.fetch_timeout_s,
-            connect_timeout_s=settings.fetch_connect_timeout_s,
-            allow_networks=tuple(ip_network(n) for n in settings.fetch_allow_networks),
-        ),
+        settings.fetch,
         resolver=resolver,
     )
     return Pipeline.open(

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ingestor.config import DEFAULT_CONFIG, Settings, feed_location, load_settings
+from ingestor.config import DEFAULT_CONFIG, Settings, feed_location, load_settings, setting_names
 from ingestor.errors import ConfigError
+from ingestor.policies import ClusterPolicy, FetchPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,6 +40,17 @@ def load(
     return load_settings(config, flags=flags, environ=dict(env or {}))
 
 
+def flat(settings: Settings) -> dict[str, Any]:
+    """Every setting by its flat name (``fetch_timeout_s``)."""
+    out: dict[str, Any] = {}
+    for key, value in settings.model_dump().items():
+        if isinstance(value, dict):
+            out.update({f"{key}_{sub}": v for sub, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
 # -- layering ----------------------------------------------------------------------------------
 
 
@@ -46,13 +59,13 @@ def test_flags_beat_the_environment_which_beats_the_file(tmp_path: Path) -> None
     as ``None`` (not on the command line) overrides nothing."""
     config = write(tmp_path / "ingestor.toml", "[fetch]\ntimeout_s = 5\nworkers = 3\n")
     env = {"INGESTOR_FETCH_TIMEOUT_S": "7", "INGESTOR_LOG_LEVEL": "debug"}
-    assert load(config).fetch_timeout_s == 5.0
-    assert load(config, env=env).fetch_timeout_s == 7.0
+    assert load(config).fetch.timeout_s == 5.0
+    assert load(config, env=env).fetch.timeout_s == 7.0
     layered = load(config, env=env, fetch_timeout_s=9, log_level=None)
-    assert layered.fetch_timeout_s == 9.0
-    assert layered.fetch_workers == 3  # only in the file
+    assert layered.fetch.timeout_s == 9.0
+    assert layered.fetch.workers == 3  # only in the file
     assert layered.log_level == "debug"  # only in the environment
-    assert layered.schedule_interval_s == Settings().schedule_interval_s  # nowhere: default
+    assert layered.schedule.interval_s == Settings().schedule.interval_s  # nowhere: default
 
 
 def test_the_config_file_comes_from_the_argument_then_the_environment_then_the_cwd(
@@ -64,9 +77,9 @@ def test_the_config_file_comes_from_the_argument_then_the_environment_then_the_c
     write(tmp_path / DEFAULT_CONFIG, "[daemon]\ntick_s = 11\n")
     named = write(tmp_path / "named.toml", "[daemon]\ntick_s = 22\n")
     given = write(tmp_path / "given.toml", "[daemon]\ntick_s = 33\n")
-    assert load(None).daemon_tick_s == 11
-    assert load(None, env={"INGESTOR_CONFIG": str(named)}).daemon_tick_s == 22
-    assert load(given, env={"INGESTOR_CONFIG": str(named)}).daemon_tick_s == 33
+    assert load(None).daemon.tick_s == 11
+    assert load(None, env={"INGESTOR_CONFIG": str(named)}).daemon.tick_s == 22
+    assert load(given, env={"INGESTOR_CONFIG": str(named)}).daemon.tick_s == 33
 
 
 def test_a_named_config_file_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
@@ -90,18 +103,42 @@ def test_list_settings_take_comma_separated_values_from_the_environment(tmp_path
             "INGESTOR_FEEDS_URLS": "https://a.example/rss, https://b.example/atom",
         },
     )
-    assert settings.fetch_allow_networks == ("10.0.0.0/8", "127.0.0.1/32")
-    assert settings.cluster_source_priority == ("reuters.com", "apnews.com")
+    assert settings.fetch.allow_networks == (ip_network("10.0.0.0/8"), ip_network("127.0.0.1/32"))
+    assert settings.cluster.source_priority == ("reuters.com", "apnews.com")
     assert settings.feed_urls() == ["https://a.example/rss", "https://b.example/atom"]
     empty = load(None, env={"INGESTOR_FETCH_ALLOW_NETWORKS": ""})
-    assert empty.fetch_allow_networks == ()
+    assert empty.fetch.allow_networks == ()
 
 
-def test_environment_variables_that_name_no_setting_are_ignored() -> None:
-    """``INGESTOR_CONFIG`` and variables naming no setting (test hooks, typos) are not
-    settings; only ``INGESTOR_<SETTING>`` is read."""
-    settings = load(None, env={"TEST_INGESTOR_POSTGRES_URL": "x", "INGESTOR_NOPE": "1"})
-    assert settings == Settings()
+def test_an_environment_variable_that_names_no_setting_is_refused() -> None:
+    """Every ``INGESTOR_*`` variable but ``INGESTOR_CONFIG`` must name a setting: a typo is one
+    line naming the variable, as an unknown key in the file is. Variables outside the namespace
+    (the test suite's own) are not read."""
+    assert load(None, env={"TEST_INGESTOR_POSTGRES_URL": "x"}) == Settings()
+    for variable in ("INGESTOR_NOPE", "INGESTOR_FETCH_TIMEOUT", "INGESTOR_FETCH"):
+        with pytest.raises(ConfigError) as caught:
+            load(None, env={variable: "1"})
+        name = variable.removeprefix("INGESTOR_").lower()
+        assert str(caught.value) == f"{variable}: unknown setting {name!r}"
+
+
+def test_settings_alone_are_the_defaults_whatever_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only ``load_settings`` reads the file and the environment: ``Settings()`` is the
+    defaults, and each section is its stage's policy with that policy's defaults."""
+    monkeypatch.setenv("INGESTOR_FETCH_TIMEOUT_S", "7")
+    assert Settings().fetch == FetchPolicy()
+    assert Settings().cluster == ClusterPolicy()
+    assert load_settings(None).fetch.timeout_s == 7.0
+
+
+def test_a_section_is_validated_as_a_whole() -> None:
+    """A policy's own consistency rules hold for settings too: a minimum above the maximum is
+    one line naming the section and where the values came from."""
+    env = {"INGESTOR_SCHEDULE_MIN_INTERVAL_S": "900", "INGESTOR_SCHEDULE_MAX_INTERVAL_S": "600"}
+    with pytest.raises(ConfigError, match=r"^setting schedule \(from INGESTOR_SCHEDULE_"):
+        load(None, env=env)
 
 
 # -- paths and feeds ----------------------------------------------------------------------------
@@ -122,7 +159,7 @@ def test_relative_paths_in_a_file_are_relative_to_that_file(
     monkeypatch.chdir(elsewhere)
     settings = load(config)
     assert settings.data_dir == tmp_path / "var" / "data"
-    assert settings.feeds_file == tmp_path / "etc" / "feeds.txt"
+    assert settings.feeds.file == tmp_path / "etc" / "feeds.txt"
     assert settings.feed_urls() == [(tmp_path / "etc" / "local" / "a.xml").as_uri()]
     db = tmp_path / "var" / "data" / "ingestor.db"
     assert settings.effective_database_url == f"sqlite:///{db}"
@@ -189,12 +226,12 @@ def test_the_shipped_config_lists_every_setting_with_its_default() -> None:
         for key, value in table.items()
         for sub in (value if isinstance(value, dict) else [None])
     }
-    assert named == set(Settings.model_fields)
-    shipped, defaults = load(path), Settings()
-    differ = {k for k in Settings.model_fields if getattr(shipped, k) != getattr(defaults, k)}
+    assert named == set(setting_names())
+    shipped, defaults = flat(load(path)), flat(Settings())
+    differ = {k for k in setting_names() if shipped[k] != defaults[k]}
     assert differ == {"data_dir", "feeds_file"}
-    assert shipped.data_dir == ROOT / "data"
-    assert shipped.feeds_file == ROOT / "config" / "feeds.txt"
+    assert shipped["data_dir"] == ROOT / "data"
+    assert shipped["feeds_file"] == ROOT / "config" / "feeds.txt"
 
 
 # -- errors ------------------------------------------------------------------------------------

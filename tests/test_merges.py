@@ -19,7 +19,7 @@ import pytest
 from ingestor import normalize, render
 from ingestor.cluster import Clusterer, ClusterPolicy, Merged, Undo
 from ingestor.errors import NotFound
-from ingestor.fingerprint import fingerprint
+from ingestor.fingerprint import FingerprintPolicy, fingerprint
 from ingestor.models import Signature, Story
 from ingestor.pipeline import Pipeline
 from ingestor.store import Store
@@ -35,7 +35,7 @@ def words(prefix: str, n: int) -> list[str]:
 
 def story(number: int, terms: Sequence[str]) -> Story:
     """Each term twice: every term weighs the same, and the text is long enough to merge events
-    (a story under ``merge_min_words`` never does)."""
+    (a story under the recipe's ``short_text`` never does)."""
     return normalize.normalize_article(
         " ".join([*terms, *terms]), is_html=False, title=None, url=f"https://outlet{number}.test/story",
         source=f"outlet{number}", published=NOW, fetched=NOW,
@@ -135,12 +135,17 @@ def test_a_roundup_of_two_unrelated_stories_merges_nothing() -> None:
 
 
 @pytest.mark.parametrize(
-    "policy",
-    [ClusterPolicy(merge_threshold=0.0), ClusterPolicy(merge_min_words=1000)],
+    ("policy", "recipe"),
+    [
+        (ClusterPolicy(merge_threshold=0.0), FingerprintPolicy()),
+        (ClusterPolicy(), FingerprintPolicy(short_text=1000)),
+    ],
     ids=["switched-off", "story-too-short"],
 )
-def test_no_merge_when_switched_off_or_when_the_story_is_a_summary(policy: ClusterPolicy) -> None:
-    clusterer = Clusterer(policy)
+def test_no_merge_when_switched_off_or_when_the_story_is_a_summary(
+    policy: ClusterPolicy, recipe: FingerprintPolicy
+) -> None:
+    clusterer = Clusterer(policy, recipe=recipe)
     feed(clusterer, split_story())
     assert clusterer.events == 2
 

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from structlog.testing import capture_logs
 from ingestor import normalize, parse
 from ingestor.config import Settings
 from ingestor.errors import HTTPStatusError, ParseError, StoreError
-from ingestor.fetch import Fetcher, FetchPolicy
+from ingestor.fetch import Fetcher
 from ingestor.fingerprint import fingerprint
 from ingestor.models import Signature, Story
 from ingestor.pipeline import Pipeline, utcnow
@@ -300,7 +299,7 @@ def test_an_error_status_is_an_error_result_and_backs_the_feed_off(
     assert stored.last_error is not None
     assert str(code) in stored.last_error
     assert stored.status == ("gone" if code == 410 else "active")
-    base = pipeline.settings.schedule_backoff_base_s * (1 - pipeline.settings.schedule_jitter)
+    base = pipeline.settings.schedule.backoff_base_s * (1 - pipeline.settings.schedule.jitter)
     assert stored.next_poll_at is not None
     assert stored.next_poll_at >= now + timedelta(seconds=base)
     assert result.next_poll_at == stored.next_poll_at
@@ -377,12 +376,7 @@ def test_a_tick_stores_the_healthy_feed_whatever_the_hostile_ones_do(
         )
         settings = make_settings(tmp_path)
         fetcher = Fetcher(
-            FetchPolicy(
-                timeout_s=settings.fetch_timeout_s,
-                connect_timeout_s=settings.fetch_connect_timeout_s,
-                max_body_bytes=settings.fetch_max_body_bytes,
-                allow_networks=tuple(ip_network(n) for n in settings.fetch_allow_networks),
-            ),
+            settings.fetch,
             resolver=resolver,
         )
         paths = {

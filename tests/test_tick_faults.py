@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
@@ -42,7 +41,7 @@ from ingestor.errors import (
     ParseError,
     TooManyRedirects,
 )
-from ingestor.fetch import Fetcher, FetchPolicy
+from ingestor.fetch import Fetcher
 from ingestor.models import FeedRunResult, FeedSource, FeedState
 from ingestor.pipeline import Pipeline
 from ingestor.store import Store, open_store
@@ -169,14 +168,18 @@ def _settings(database_url: str) -> Settings:
     return Settings.model_validate(
         {
             "database_url": database_url,
-            "fetch_timeout_s": DEADLINE_S,
-            "fetch_connect_timeout_s": 1.0,
-            "fetch_max_body_bytes": CAP,
-            "fetch_allow_networks": ("127.0.0.1/32",),
-            "fetch_workers": 32,
-            "schedule_interval_s": INTERVAL_S,
-            "schedule_backoff_base_s": BACKOFF_S,
-            "schedule_jitter": JITTER,
+            "fetch": {
+                "timeout_s": DEADLINE_S,
+                "connect_timeout_s": 1.0,
+                "max_body_bytes": CAP,
+                "allow_networks": ("127.0.0.1/32",),
+                "workers": 32,
+            },
+            "schedule": {
+                "interval_s": INTERVAL_S,
+                "backoff_base_s": BACKOFF_S,
+                "jitter": JITTER,
+            },
         }
     )
 
@@ -186,12 +189,7 @@ def _pipeline(settings: Settings, resolver: StubResolver) -> Pipeline:
     store = open_store(settings.effective_database_url)
     store.migrate()
     fetcher = Fetcher(
-        FetchPolicy(
-            timeout_s=settings.fetch_timeout_s,
-            connect_timeout_s=settings.fetch_connect_timeout_s,
-            max_body_bytes=settings.fetch_max_body_bytes,
-            allow_networks=tuple(ip_network(n) for n in settings.fetch_allow_networks),
-        ),
+        settings.fetch,
         resolver=resolver,
     )
     pipeline = Pipeline(store, settings, fetcher=fetcher, rng=random.Random(20240501))

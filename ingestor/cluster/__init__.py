@@ -29,9 +29,10 @@ The method (numbers and the sweep that chose them in ``docs/design.md``):
 Changing the window is separate from deciding: ``assign`` reads, ``add`` writes and returns an
 ``Undo`` so the pipeline can take the change back if the store's transaction fails.
 
-The package, one concern a module (import from ``ingestor.cluster``):
+Its policy is ``ClusterPolicy`` (the ``[cluster]`` settings, from ``ingestor.policies``), and it
+reads the fingerprint recipe (``FingerprintPolicy``) its signatures were made with. The
+package, one concern a module (import from ``ingestor.cluster``):
 
-* ``_policy``: ``ClusterPolicy``;
 * ``_statistics``: document frequencies, smoothed IDF, the story's TF-IDF vector;
 * ``_state``: the window's events, their centroids and members (the state decided over);
 * ``_candidates``: finding candidates in the LSH index and scoring every signal of each;
@@ -47,12 +48,12 @@ The package, one concern a module (import from ``ingestor.cluster``):
 from __future__ import annotations
 
 from ingestor.cluster._canonical import AGENCY_DOMAINS, CanonicalRule, Member, choose_canonical
-from ingestor.cluster._clusterer import Clusterer, Undo
+from ingestor.cluster._clusterer import Clusterer, Undo, make_index
 from ingestor.cluster._decision import Candidate, Probe, decide
 from ingestor.cluster._index import LSHIndex
 from ingestor.cluster._merges import Merged
-from ingestor.cluster._policy import ClusterPolicy
 from ingestor.cluster._reconcile import IndexCheck
+from ingestor.policies import ClusterPolicy
 
 __all__ = [
     "AGENCY_DOMAINS",
@@ -68,4 +69,5 @@ __all__ = [
     "Undo",
     "choose_canonical",
     "decide",
+    "make_index",
 ]

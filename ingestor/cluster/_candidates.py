@@ -19,9 +19,9 @@ from datetime import datetime
 
 from ingestor.cluster._decision import Candidate
 from ingestor.cluster._index import LSHIndex
-from ingestor.cluster._policy import ClusterPolicy
 from ingestor.cluster._state import Window
 from ingestor.models import Signature
+from ingestor.policies import ClusterPolicy
 
 __all__ = ["by_terms", "copies", "score"]
 

@@ -15,14 +15,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 from ingestor.agencies import DOMAINS
+from ingestor.policies import CanonicalRule
 
 __all__ = ["AGENCY_DOMAINS", "CanonicalRule", "Member", "choose_canonical"]
-
-CanonicalRule = Literal["agency", "earliest", "complete", "priority"]
-
 
 AGENCY_DOMAINS: Mapping[str, tuple[str, ...]] = DOMAINS
 """Each agency's own domains (``ingestor.agencies``, the table credits are found by too)."""

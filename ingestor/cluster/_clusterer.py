@@ -20,15 +20,31 @@ from ingestor.cluster._canonical import Member, choose_canonical
 from ingestor.cluster._decision import Probe, conclusive, decide, redundant, threshold
 from ingestor.cluster._index import LSHIndex
 from ingestor.cluster._merges import Merged
-from ingestor.cluster._policy import ClusterPolicy
 from ingestor.cluster._reconcile import IndexCheck, reconcile
 from ingestor.cluster._state import Event, Window
 from ingestor.cluster._statistics import Statistics
 from ingestor.models import Assignment, IndexedStory, Signature
+from ingestor.policies import ClusterPolicy, FingerprintPolicy
 
-__all__ = ["Clusterer", "Undo"]
+__all__ = ["Clusterer", "Undo", "make_index"]
 
 DEFAULT_POLICY = ClusterPolicy()
+DEFAULT_RECIPE = FingerprintPolicy()
+
+
+def make_index(
+    policy: ClusterPolicy, recipe: FingerprintPolicy, *, url: str = "", namespace: str = "ingestor"
+) -> LSHIndex:
+    """The LSH index for signatures of ``recipe`` under ``policy``'s thresholds: in memory, or
+    shared in Redis at ``url``."""
+    return LSHIndex(
+        num_perm=recipe.num_perm,
+        copy_perm=recipe.shingle_perm,
+        copy_threshold=policy.copy_threshold,
+        candidate_threshold=policy.candidate_threshold,
+        url=url,
+        namespace=namespace,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +63,18 @@ class Undo:
 class Clusterer:
     """The window's events and their LSH index; see the package docstring."""
 
-    def __init__(self, policy: ClusterPolicy = DEFAULT_POLICY, *, index: LSHIndex | None = None):
+    def __init__(
+        self,
+        policy: ClusterPolicy = DEFAULT_POLICY,
+        *,
+        recipe: FingerprintPolicy = DEFAULT_RECIPE,
+        index: LSHIndex | None = None,
+    ):
         self.policy = policy
-        self.index = index or LSHIndex(
-            num_perm=policy.num_perm,
-            copy_perm=policy.shingle_perm,
-            copy_threshold=policy.copy_threshold,
-            candidate_threshold=policy.candidate_threshold,
-        )
+        self.recipe = recipe
+        """The fingerprint recipe of the signatures it is given: their MinHash sizes, and the
+        ``short_text`` under which a story (a summary, a teaser) never merges events."""
+        self.index = index or make_index(policy, recipe)
         self._stats = Statistics(policy.prior_docs)
         self._window = Window(policy.window)
 
@@ -90,7 +110,7 @@ class Clusterer:
         """Where a story with this signature and time belongs. Changes nothing."""
         policy, window = self.policy, self._window
         vector = self.vector(signature)
-        probe = Probe(when, len(vector), signature.length >= policy.merge_min_words)
+        probe = Probe(when, len(vector), signature.length >= self.recipe.short_text)
         copies = _candidates.copies(window, self.index, signature, when)
         scored = _candidates.score(policy, window, vector, copies)
         if conclusive(policy, scored):

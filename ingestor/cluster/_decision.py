@@ -34,8 +34,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ingestor.cluster._policy import ClusterPolicy
 from ingestor.models import Assignment, Reason
+from ingestor.policies import ClusterPolicy
 
 __all__ = [
     "Candidate",

@@ -2,8 +2,9 @@
 
 Owns: the HTTP client (httpx over httpcore; imported nowhere outside this package), redirects,
 the total deadline, the body cap, turning every transport failure into a ``FetchError`` value,
-and ``file:`` feeds the operator configures. This module holds ``Fetcher`` and ``FetchPolicy``;
-the pieces it is built from live beside it:
+and ``file:`` feeds the operator configures. This module holds ``Fetcher`` (its ``FetchPolicy``
+is the ``[fetch]`` settings section, from ``ingestor.policies``); the pieces it is built from
+live beside it:
 
 * ``_addresses``: the pure address policy (blocked ranges, IP spellings, the allow-list);
 * ``_content``: bounded body decoders and the hints read from headers (cache, Retry-After,
@@ -14,7 +15,7 @@ Does not: parse, retry, sleep or decide when to poll next (``schedule``), and ne
 failure it expects: ``Fetcher.fetch`` returns ``FetchResult(status="error", error=...)``.
 
 Inputs: ``FeedSource`` rows from the store (URL, stored ETag/Last-Modified) and a ``FetchPolicy``
-the pipeline builds from settings. Every byte and header that comes back is hostile.
+(the ``fetch`` section of the settings). Every byte and header that comes back is hostile.
 
 How the guarantees are kept:
 
@@ -44,7 +45,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -63,7 +64,7 @@ from ingestor.errors import (
     one_line,
 )
 from ingestor.fetch._addresses import IPAddress as IPAddress  # kept importable from here
-from ingestor.fetch._addresses import Network, address_allowed, parse_ip_host
+from ingestor.fetch._addresses import address_allowed, parse_ip_host
 from ingestor.fetch._content import (
     DECODE_ERRORS,
     decode,
@@ -81,6 +82,7 @@ from ingestor.fetch._net import (
     system_resolver,
 )
 from ingestor.models import FeedSource, FetchResult
+from ingestor.policies import FetchPolicy
 
 __all__ = ["FetchPolicy", "Fetcher", "address_allowed", "parse_ip_host"]
 
@@ -90,23 +92,6 @@ ACCEPT = (
 )
 ACCEPT_PAGE = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-
-
-@dataclass(frozen=True, slots=True)
-class FetchPolicy:
-    """Limits for one fetch; the pipeline builds it from the ``fetch_*`` settings."""
-
-    timeout_s: float = 30.0
-    """Total deadline: DNS, connect, TLS, headers, body and every redirect hop together."""
-    connect_timeout_s: float = 10.0
-    max_body_bytes: int = 15 * 1024 * 1024
-    """Counted after decompression."""
-    max_redirects: int = 5
-    user_agent: str = "ingestor/0.1 (news feed deduplication; +https://example.org/ingestor)"
-    allow_networks: tuple[Network, ...] = ()
-    """Networks fetched even though private or loopback (an operator's internal feeds)."""
-    per_host: int = 2
-    """Concurrent requests per host name."""
 
 
 # -- the fetcher ---------------------------------------------------------------------------------

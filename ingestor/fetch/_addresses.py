@@ -19,11 +19,11 @@ from collections.abc import Iterable
 from urllib.parse import unquote
 
 from ingestor.errors import UnsupportedURL
+from ingestor.policies import Network
 
 __all__ = ["IPAddress", "Network", "address_allowed", "parse_ip_host"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _BLOCKED = tuple(
     ipaddress.ip_network(n)

@@ -59,7 +59,7 @@ import structlog
 
 from ingestor import schedule
 from ingestor.budget import BudgetRunner
-from ingestor.cluster import Clusterer, LSHIndex, Merged, Undo
+from ingestor.cluster import Clusterer, Merged, Undo, make_index
 from ingestor.config import Settings
 from ingestor.errors import IngestorError, ParseError, SchemaError
 from ingestor.fingerprint import fingerprint
@@ -79,11 +79,8 @@ from ingestor.pipeline._wiring import (
     ReplaySummary,
     Written,
     article_story,
-    cluster_policy,
-    fingerprint_policy,
     ms_since,
     parse_and_normalize,
-    schedule_policy,
     utcnow,
     with_title,
 )
@@ -94,9 +91,7 @@ __all__ = [
     "ReplaySummary",
     "Written",
     "article_story",
-    "cluster_policy",
     "evaluate_dataset",
-    "fingerprint_policy",
     "utcnow",
 ]
 
@@ -117,20 +112,17 @@ class Pipeline(IndexMaintenance, Replaying):
     ) -> None:
         self.store = store
         self.settings = settings
-        self.fp_policy = fingerprint_policy(settings)
-        policy = cluster_policy(settings)
+        self.fp_policy = settings.fingerprint
         self.clusterer = Clusterer(
-            policy,
-            index=LSHIndex(
-                num_perm=policy.num_perm,
-                copy_perm=policy.shingle_perm,
-                copy_threshold=policy.copy_threshold,
-                candidate_threshold=policy.candidate_threshold,
+            settings.cluster,
+            recipe=settings.fingerprint,
+            index=make_index(
+                settings.cluster,
+                settings.fingerprint,
                 url=settings.index_url,
-                namespace=f"ingestor:{self.fp_policy.version}",
+                namespace=f"ingestor:{settings.fingerprint.version}",
             ),
         )
-        self.schedule_policy = schedule_policy(settings)
         self._budget = budget if budget is not None else BudgetRunner(workers=0)
         self._fetcher = fetcher
         self._rng = rng or random.Random()
@@ -155,12 +147,12 @@ class Pipeline(IndexMaintenance, Replaying):
     ) -> Pipeline:
         """Open the store, check (or migrate) its schema, and load the clusterer's window."""
         store = open_store(
-            settings.effective_database_url, max_revisions=settings.store_max_revisions
+            settings.effective_database_url, max_revisions=settings.store.max_revisions
         )
         try:
             status = store.schema_status()
             if not status.up_to_date:
-                allowed = settings.store_auto_migrate if migrate is None else migrate
+                allowed = settings.store.auto_migrate if migrate is None else migrate
                 if not allowed:
                     raise SchemaError(
                         f"database schema is at {status.current or 'nothing'}, this version "
@@ -173,7 +165,7 @@ class Pipeline(IndexMaintenance, Replaying):
             if budget_workers:
                 budget = BudgetRunner(
                     workers=budget_workers,
-                    budget_s=settings.parse_time_budget_s,
+                    budget_s=settings.parse.time_budget_s,
                     preload=("ingestor.pipeline",),
                 )
             pipeline = cls(store, settings, budget=budget, **kwargs)
@@ -198,24 +190,9 @@ class Pipeline(IndexMaintenance, Replaying):
     @property
     def fetcher(self) -> Any:
         if self._fetcher is None:
-            from ipaddress import ip_network
+            from ingestor.fetch import Fetcher
 
-            from ingestor.fetch import Fetcher, FetchPolicy
-
-            s = self.settings
-            self._fetcher = Fetcher(
-                FetchPolicy(
-                    timeout_s=s.fetch_timeout_s,
-                    connect_timeout_s=s.fetch_connect_timeout_s,
-                    max_body_bytes=s.fetch_max_body_bytes,
-                    max_redirects=s.fetch_max_redirects,
-                    user_agent=s.fetch_user_agent,
-                    allow_networks=tuple(
-                        ip_network(n, strict=False) for n in s.fetch_allow_networks
-                    ),
-                    per_host=s.fetch_per_host,
-                )
-            )
+            self._fetcher = Fetcher(self.settings.fetch)
         return self._fetcher
 
     # -- the write step ------------------------------------------------------------------------
@@ -360,7 +337,7 @@ class Pipeline(IndexMaintenance, Replaying):
                 feed,
                 result,
                 now=result.fetched_at,
-                policy=self.schedule_policy,
+                policy=self.settings.schedule,
                 rng=self._rng,
                 **kwargs,
             )
@@ -424,7 +401,7 @@ class Pipeline(IndexMaintenance, Replaying):
                 fetched.body,
                 url=fetched.url,
                 content_type=fetched.content_type,
-                max_entries=self.settings.parse_max_entries,
+                max_entries=self.settings.parse.max_entries,
                 now=now,
             )
         except ParseError as error:
@@ -466,12 +443,12 @@ class Pipeline(IndexMaintenance, Replaying):
         poll after poll, and their pages are fetched once. A page that fails or is not the
         article leaves the summary; the poll goes on either way. Returns the stories and how
         many pages were used and how many were fetched in vain."""
-        below = self.settings.fetch_article_below_words
-        limit = self.settings.fetch_article_max_per_poll
+        below = self.settings.fetch.article_below_words
+        limit = self.settings.fetch.article_max_per_poll
         if not (below and limit and feed.url[:8].lower().startswith(("http://", "https://"))):
             return stories, 0, 0
         out = list(stories)
-        deadline = time.monotonic() + self.settings.fetch_timeout_s
+        deadline = time.monotonic() + self.settings.fetch.timeout_s
         fetched = used = 0
         for position in reversed(range(len(out))):
             story = out[position]
@@ -512,13 +489,13 @@ class Pipeline(IndexMaintenance, Replaying):
         # poll's update_feed ends the lease; a daemon that dies leaves it to expire.
         feeds = self.store.claim_due_feeds(
             now=now,
-            limit=self.settings.daemon_batch,
+            limit=self.settings.daemon.batch,
             owner=self.owner,
-            lease_s=self.settings.daemon_lease_s,
+            lease_s=self.settings.daemon.lease_s,
         )
         if not feeds:
             return []
-        workers = min(self.settings.fetch_workers, len(feeds))
+        workers = min(self.settings.fetch.workers, len(feeds))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
             results = list(pool.map(functools.partial(self.poll, now=now), feeds))
         self.clusterer.evict()

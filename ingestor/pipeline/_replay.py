@@ -122,7 +122,7 @@ class Replaying:
                 item.body,
                 url=item.uri,
                 content_type=None,
-                max_entries=self.settings.parse_max_entries,
+                max_entries=self.settings.parse.max_entries,
                 now=now,
             )
             return list(stories), skipped

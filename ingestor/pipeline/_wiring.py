@@ -1,7 +1,6 @@
-"""Settings turned into stage policies, and the small values the pipeline hands around.
+"""The small values and functions the pipeline hands around.
 
-Owns: the policy builders (settings in, each stage's policy value out), the write and replay
-results, and
+Owns: the write and replay results, and
 ``parse_and_normalize``, the part of a poll that reads hostile bytes and therefore runs in a
 budget worker process (a module-level function, so it pickles by reference).
 
@@ -13,24 +12,18 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from ingestor import charsets, normalize, parse, schedule
-from ingestor.cluster import ClusterPolicy
-from ingestor.config import Settings
+from ingestor import charsets, normalize, parse
 from ingestor.errors import NormalizeError
-from ingestor.fingerprint import FingerprintPolicy
 from ingestor.models import Counts, FeedState, ParsedFeed, Story
 
 __all__ = [
     "ReplaySummary",
     "Written",
     "article_story",
-    "cluster_policy",
-    "fingerprint_policy",
     "ms_since",
     "parse_and_normalize",
-    "schedule_policy",
     "utcnow",
     "with_title",
 ]
@@ -38,38 +31,6 @@ __all__ = [
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def fingerprint_policy(settings: Settings) -> FingerprintPolicy:
-    return FingerprintPolicy(
-        shingle_size=settings.fingerprint_shingle_size,
-        shingle_perm=settings.fingerprint_shingle_perm,
-        num_perm=settings.fingerprint_num_perm,
-        key_terms=settings.fingerprint_key_terms,
-        max_terms=settings.fingerprint_max_terms,
-        name_boost=settings.fingerprint_name_boost,
-        title_boost=settings.fingerprint_title_boost,
-        short_text=settings.fingerprint_short_text,
-    )
-
-
-def cluster_policy(settings: Settings) -> ClusterPolicy:
-    return ClusterPolicy(
-        rewrite_threshold=settings.cluster_rewrite_threshold,
-        copy_threshold=settings.cluster_copy_threshold,
-        candidate_threshold=settings.cluster_candidate_threshold,
-        window=timedelta(hours=settings.cluster_window_hours),
-        time_penalty=settings.cluster_time_penalty,
-        prior_docs=settings.cluster_prior_docs,
-        num_perm=settings.fingerprint_num_perm,
-        shingle_perm=settings.fingerprint_shingle_perm,
-        max_candidates=settings.cluster_max_candidates,
-        redundant_copy=settings.cluster_redundant_copy,
-        canonical=settings.cluster_canonical,
-        source_priority=settings.cluster_source_priority,
-        merge_threshold=settings.cluster_merge_threshold,
-        merge_min_words=settings.fingerprint_short_text,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,18 +87,6 @@ def article_story(story: Story, body: bytes, *, content_type: str | None) -> Sto
         return None  # a PDF, an image, a feed: not a page to read
     page = charsets.decode_text(body, content_type=content_type, is_html=True)
     return normalize.with_article_page(story, page)
-
-
-def schedule_policy(settings: Settings) -> schedule.SchedulePolicy:
-    return schedule.SchedulePolicy(
-        interval_s=settings.schedule_interval_s,
-        min_interval_s=settings.schedule_min_interval_s,
-        max_interval_s=settings.schedule_max_interval_s,
-        jitter=settings.schedule_jitter,
-        backoff_base_s=settings.schedule_backoff_base_s,
-        backoff_max_s=settings.schedule_backoff_max_s,
-        park_after_errors=settings.schedule_park_after_errors,
-    )
 
 
 def with_title(state: FeedState, title: str) -> FeedState:

@@ -6,9 +6,9 @@ once so a wrong or unreachable database fails here with a one-line ``StoreError`
 a ``Store``.
 
 Does not: migrate. Callers check ``schema_status()`` and call ``migrate()`` when they are allowed to
-(``store_auto_migrate``); a store whose schema is behind is still opened, so ``ingestor db
+(``store.auto_migrate``); a store whose schema is behind is still opened, so ``ingestor db
 migrate`` can bring it up. Inputs: ``Settings.effective_database_url`` and
-``Settings.store_max_revisions``.
+``Settings.store.max_revisions``.
 
 Submodules: ``base`` (the contract), ``schema`` (tables), ``migrations/`` (Alembic chain),
 ``migrate`` (running it), ``engine`` (connections, transactions, error translation), ``sql``
