@@ -26,8 +26,8 @@ from ingestor.config import Settings
 from ingestor.errors import HTTPStatusError, ParseError, StoreError
 from ingestor.fetch import Fetcher
 from ingestor.fingerprint import fingerprint
-from ingestor.models import Signature, Story
-from ingestor.pipeline import Pipeline, utcnow
+from ingestor.models import Assignment, Signature, Story, StoryMatch
+from ingestor.pipeline import Pipeline, WriteDecision, decide, utcnow
 from ingestor.store import Store, WriteTx, open_store
 from tests.faultserver import (
     FaultServer,
@@ -437,13 +437,13 @@ def test_replay_commits_by_batch_size_or_by_delay_whichever_comes_first(
     """A replay holds read stories back at most ``max_delay_s``: with no delay allowed each
     story is committed on its own, so a concurrent writer sees it at once."""
     articles = Path(__file__).resolve().parents[1] / "samples" / "articles"
-    ingest, seen = pipeline.ingest, []
+    ingest, seen = pipeline.writer.write, []
 
     def spy(items: list[tuple[Story, Signature]], **kwargs: Any) -> Any:
         seen.append(len(items))
         return ingest(items, **kwargs)
 
-    monkeypatch.setattr(pipeline, "ingest", spy)
+    monkeypatch.setattr(pipeline.writer, "write", spy)
     summary = pipeline.replay([articles], batch=200, max_delay_s=max_delay_s)
     assert seen == sizes
     assert summary.counts.new == 5
@@ -473,3 +473,23 @@ def test_entries_normalization_drops_are_counted_as_skipped(
     assert (replayed.new, replayed.duplicates, replayed.skipped) == (0, 1, 1)
     total = polled + replayed
     assert (total.new, total.duplicates, total.skipped) == (1, 1, 2)
+
+
+def test_the_write_decision_is_duplicate_edit_new_or_merge() -> None:
+    """What the store found and the clusterer's assignment decide the write alone: the same
+    text is a duplicate, another text an edit of the stored story, a story the store lacks is
+    new (joining the assigned event or starting one), and a merge when the assignment names
+    events to fold."""
+    story = Story(source="wire.example", title="t", text="x", fetched=utcnow(), content_hash="h")
+    found = StoryMatch(story_id=7, event_id=3, matched_on="url", content_hash="h")
+    assert decide(found, story, None) == WriteDecision("duplicate", 7, 3)
+    edited = StoryMatch(story_id=7, event_id=3, matched_on="guid", content_hash="old")
+    assert decide(edited, story, None) == WriteDecision("edit", 7, 3)
+    joins = Assignment(5, "rewrite", 0.4)
+    assert decide(None, story, joins) == WriteDecision("new", None, 5, joins)
+    starts = Assignment(None, "new", 0.0)
+    assert decide(None, story, starts).event_id is None
+    folds = Assignment(5, "rewrite", 0.6, merge_with=(2,))
+    assert decide(None, story, folds).kind == "merge"
+    with pytest.raises(ValueError, match="assignment"):
+        decide(None, story, None)

@@ -1,105 +1,99 @@
 """The one orchestrator: every stage is called from here, and only from here.
 
-One poll of one feed::
+One poll of one feed (``_poll``)::
 
     result = fetch(feed)                                    # fetch/: network I/O only
     if result failed or was not modified:
         state = schedule.plan(feed, result)                 # schedule.py: pure timing maths
-        store.write: update_feed(state)                     # nothing else changes
-        return
-    parsed, stories = budget.run(parse + normalize, body)   # parse.py, normalize.py, in a worker
-                                                            # process under a time budget
+        write step with no stories: update_feed(state)      # nothing else changes
+        return FeedRunResult(status, counts=0)
+    parsed, stories, skipped = budget.run(parse + normalize, body)  # parse.py, normalize/, in a
+                                                            # worker process under a time budget
     for each new entry that is only a summary (a few, within one fetch deadline):
         page = fetch_page(entry.link)                       # fetch/: same checks as a feed
         story = budget.run(article_story, story, page)      # normalize: the page's main text
     signatures = [fingerprint(s) for s in stories]          # fingerprint.py
-    with store.write() as tx:                               # one serialized transaction
-        catch up the clusterer with merges and stories other processes committed
+    state = schedule.plan(feed, result, ttl)
+    written = write step(stories, signatures, state)        # below
+    log "feed_polled" feed= status= new= duplicates= updated= skipped= new_events= merges=
+        articles= articles_failed= elapsed_ms=
+    return FeedRunResult(status, counts = written.counts + skipped + articles)
+
+The write step (``_write``), for a batch::
+
+    with window.lock, store.write() as tx:                  # one serialized transaction
+        window.catch_up()                                   # merges and stories other processes
+                                                            # committed since we last looked
         for story, signature:
-            if tx.find_story(guid, url, external id, source + content hash):
-                duplicate (or an in-place edit: update_story); continue
-            assignment = clusterer.assign(signature, story.when)   # cluster.py
-            insert story; create the event if new; add the membership
-            clusterer.add(...)                              # undone if the transaction fails
-            clusterer.fold(event, assignment.merge_with)    # events the story shows are one
-            merge those events in the store too
+            found = tx.find_story(guid, url, external id, source + content hash)
+            assignment = clusterer.assign(signature, story.when) if found is None   # cluster/
+            decision = decide(found, story, assignment)     # _decide: pure; duplicate, edit,
+                                                            # new (joins or starts an event), merge
+            apply(decision):  duplicate: nothing | edit: tx.update_story (a revision)
+                              new: tx.insert_story, create_event?, add_membership,
+                                   clusterer.add (undone if the transaction fails)
+                              merge: new, then clusterer.fold + tx.merge_events
         set the canonical story of every touched event
-        tx.update_feed(schedule.plan(...))                  # the poll state, same transaction
-    log "feed_polled" feed= status= new= duplicates= new_events= articles= elapsed_ms=
+        clusterer.commit()                                  # a shared index, before the commit
+        tx.update_feed(state)                               # the poll state, same transaction
+    return Written(Counts of the outcomes, event of each story)
 
-A tick runs that for every due feed on a bounded pool of worker threads; fetching, parsing and
-fingerprinting happen in parallel, the write step one feed at a time. Replay and evaluation feed
-files and dataset records through the same normalize -> fingerprint -> ingest steps.
+A tick polls every due feed the store leases to this process on a bounded pool of worker
+threads; fetching, parsing and fingerprinting happen in parallel, the write step one batch at a
+time. Replay and evaluation (``_replay``) feed files and dataset records through the same
+normalize -> fingerprint -> write step.
 
-Owns: the worker pool, the write step, and the translation of expected failures into
-``FeedRunResult`` values. Anything that is not an ``IngestorError`` is a bug: it is logged as
-critical and re-raised. ``Pipeline`` is one class in three files: this one (polling and the
-write step), ``_index`` (loading and checking the clusterer's window, ``index rebuild``) and
-``_replay`` (replay and evaluation); ``_wiring`` turns settings into the stages' policies.
+Owns: ``Pipeline``, the composition of the parts beside this module, each one concern:
+
+* ``_window``: the clusterer's window over the store (load at start-up, catch-up before each
+  write, ``index rebuild``, and ``survey`` for ``index status``);
+* ``_decide``: the pure write decision; ``_write``: the write step that applies it;
+* ``_poll``: polls and ticks; ``_replay``: replays and ``evaluate_dataset``;
+* ``_stages``: what runs in a budget worker, and the write and replay results.
+
+Does not: open itself on behalf of a command. ``ingestor.app`` opens exactly what each operation
+needs (the store alone, or a whole pipeline) and is what the CLI and the daemon call.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import os
 import random
-import socket
-import threading
-import time
-import uuid
-from collections import Counter
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-import structlog
-
-from ingestor import schedule
 from ingestor.budget import BudgetRunner
-from ingestor.cluster import Clusterer, Merged, Undo, make_index
+from ingestor.cluster import Clusterer
 from ingestor.config import Settings
-from ingestor.errors import IngestorError, ParseError, SchemaError
-from ingestor.fingerprint import fingerprint
-from ingestor.models import (
-    Counts,
-    FeedRunResult,
-    FeedSource,
-    FeedState,
-    FetchResult,
-    Signature,
-    Story,
-    StoryKey,
-)
-from ingestor.pipeline._index import IndexMaintenance
-from ingestor.pipeline._replay import Replaying, evaluate_dataset
-from ingestor.pipeline._wiring import (
-    ReplaySummary,
-    Written,
-    article_story,
-    ms_since,
-    parse_and_normalize,
-    utcnow,
-    with_title,
-)
-from ingestor.store import Store, WriteTx, open_store
+from ingestor.models import FeedRunResult, FeedSource, FeedState, Signature, Story
+from ingestor.pipeline._decide import WriteDecision, decide
+from ingestor.pipeline._poll import Poller
+from ingestor.pipeline._replay import Replayer, evaluate_dataset
+from ingestor.pipeline._stages import ReplaySummary, Written, article_story, utcnow
+from ingestor.pipeline._window import IndexStatus, Window, survey
+from ingestor.pipeline._write import WriteStep
+from ingestor.policies import FingerprintPolicy
+from ingestor.replay import Record
+from ingestor.store import Store, ensure_schema, open_store
 
 __all__ = [
+    "IndexStatus",
     "Pipeline",
     "ReplaySummary",
+    "WriteDecision",
     "Written",
     "article_story",
+    "decide",
     "evaluate_dataset",
+    "survey",
     "utcnow",
 ]
 
-log = structlog.get_logger()
 
-
-class Pipeline(IndexMaintenance, Replaying):
-    """Everything a daemon, a replay or an evaluation needs, wired from settings."""
+class Pipeline:
+    """Everything a daemon, a replay or an evaluation needs over one open store: the window,
+    the write step, a poller and a replayer, composed from settings."""
 
     def __init__(
         self,
@@ -112,27 +106,13 @@ class Pipeline(IndexMaintenance, Replaying):
     ) -> None:
         self.store = store
         self.settings = settings
-        self.fp_policy = settings.fingerprint
-        self.clusterer = Clusterer(
-            settings.cluster,
-            recipe=settings.fingerprint,
-            index=make_index(
-                settings.cluster,
-                settings.fingerprint,
-                url=settings.index_url,
-                namespace=f"ingestor:{settings.fingerprint.version}",
-            ),
+        self.budget = budget if budget is not None else BudgetRunner(workers=0)
+        self.window = Window(store, settings)
+        self.writer = WriteStep(store, self.window)
+        self.poller = Poller(
+            store, settings, self.writer, budget=self.budget, fetcher=fetcher, rng=rng
         )
-        self._budget = budget if budget is not None else BudgetRunner(workers=0)
-        self._fetcher = fetcher
-        self._rng = rng or random.Random()
-        self._rng_lock = threading.Lock()
-        self._write_lock = threading.Lock()
-        self._seen_story_id = 0
-        self._seen_merge_id = 0
-        self.stale_signatures = 0
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        """Who holds this process's feed leases."""
+        self.replayer = Replayer(settings, self.writer, budget=self.budget)
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -150,35 +130,44 @@ class Pipeline(IndexMaintenance, Replaying):
             settings.effective_database_url, max_revisions=settings.store.max_revisions
         )
         try:
-            status = store.schema_status()
-            if not status.up_to_date:
-                allowed = settings.store.auto_migrate if migrate is None else migrate
-                if not allowed:
-                    raise SchemaError(
-                        f"database schema is at {status.current or 'nothing'}, this version "
-                        f"needs {status.head}: run `ingestor db migrate`"
-                    )
-                before = status.current
-                status = store.migrate()
-                log.info("schema_migrated", database=store.url, old=before, new=status.current)
-            budget = None
-            if budget_workers:
-                budget = BudgetRunner(
-                    workers=budget_workers,
-                    budget_s=settings.parse.time_budget_s,
-                    preload=("ingestor.pipeline",),
-                )
-            pipeline = cls(store, settings, budget=budget, **kwargs)
-            pipeline.load_index(now=now or utcnow())
-            return pipeline
+            ensure_schema(
+                store, migrate=settings.store.auto_migrate if migrate is None else migrate
+            )
+            return cls.over(store, settings, budget_workers=budget_workers, now=now, **kwargs)
         except BaseException:
             store.close()
             raise
 
+    @classmethod
+    def over(
+        cls,
+        store: Store,
+        settings: Settings,
+        *,
+        budget_workers: int = 0,
+        now: datetime | None = None,
+        **kwargs: Any,
+    ) -> Pipeline:
+        """A pipeline over an open store whose schema is current, its window loaded."""
+        budget = None
+        if budget_workers:
+            budget = BudgetRunner(
+                workers=budget_workers,
+                budget_s=settings.parse.time_budget_s,
+                preload=("ingestor.pipeline",),
+            )
+        pipeline = cls(store, settings, budget=budget, **kwargs)
+        try:
+            pipeline.load_index(now=now or utcnow())
+        except BaseException:
+            pipeline.budget.close()
+            raise
+        return pipeline
+
     def close(self) -> None:
-        if self._fetcher is not None:
-            self._fetcher.close()
-        self._budget.close()
+        """Close the fetcher, the worker processes and the store."""
+        self.poller.close()
+        self.budget.close()
         self.store.close()
 
     def __enter__(self) -> Pipeline:
@@ -187,48 +176,30 @@ class Pipeline(IndexMaintenance, Replaying):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- the parts, by what they do ---------------------------------------------------------
+    @property
+    def clusterer(self) -> Clusterer:
+        return self.window.clusterer
+
+    @property
+    def fp_policy(self) -> FingerprintPolicy:
+        return self.settings.fingerprint
+
+    @property
+    def stale_signatures(self) -> int:
+        return self.window.stale_signatures
+
     @property
     def fetcher(self) -> Any:
-        if self._fetcher is None:
-            from ingestor.fetch import Fetcher
+        return self.poller.fetcher
 
-            self._fetcher = Fetcher(self.settings.fetch)
-        return self._fetcher
+    def load_index(self, *, now: datetime) -> int:
+        """Load the window from the store (``_window.Window.load``)."""
+        return self.window.load(now=now)
 
-    # -- the write step ------------------------------------------------------------------------
-    def _catch_up(self) -> None:
-        """Index what other processes committed since we last looked (several daemons). A
-        shared index should hold those stories already (their writer put them there before
-        committing); ``ensure`` checks, and queues any it lacks for this transaction's index
-        write."""
-        # Merges first: a story committed after a merge is reported in the event it went into.
-        # This process's own merges come back too, and change nothing (their event is gone).
-        for merge in self.store.merges_since(self._seen_merge_id):
-            self._seen_merge_id = merge.id
-            self.clusterer.merge(merge.into, merge.gone)
-        caught = []
-        for item in self.store.stories_since(self._seen_story_id):
-            self._seen_story_id = max(self._seen_story_id, item.story_id)
-            if item.signature.version == self.fp_policy.version and (
-                self.clusterer.event_of(item.story_id) is None
-            ):
-                shared = self.clusterer.index.shared
-                self.clusterer.add(
-                    item.story_id,
-                    item.event_id,
-                    item.signature,
-                    when=item.when,
-                    source=item.source,
-                    reason=item.reason,
-                    similarity=item.similarity,
-                    index=not shared,
-                )
-                if shared and not self.clusterer.redundant(item.reason, item.similarity):
-                    caught.append((item.story_id, item.signature.terms, item.signature.shingles))
-        if caught:
-            missing = self.clusterer.index.ensure(caught)
-            if missing:
-                log.warning("index_repaired", stories=missing, reason="committed, not indexed")
+    def rebuild_index(self, *, now: datetime, batch: int = 500) -> dict[str, int]:
+        """``ingestor index rebuild`` (``_window.Window.rebuild``)."""
+        return self.window.rebuild(now=now, batch=batch)
 
     def ingest(
         self,
@@ -238,267 +209,33 @@ class Pipeline(IndexMaintenance, Replaying):
         feed_state: FeedState | None = None,
         now: datetime,
     ) -> Written:
-        """Store a batch of fingerprinted stories, assign each to an event, and write the feed's
-        poll state, all in one transaction. The clusterer is rolled back if the commit fails."""
-        counts: Counter[str] = Counter()
-        events: dict[int, int] = {}
-        with self._write_lock:
-            undo: list[Undo | Merged] = []
-            try:
-                with self.store.write() as tx:
-                    self._catch_up()
-                    for position, (story, signature) in enumerate(items):
-                        event_id = self._ingest_one(
-                            tx, story, signature, feed_id, now, counts, undo
-                        )
-                        if event_id is not None:
-                            events[position] = event_id
-                    # Every event that gained a story may have a new canonical story.
-                    for event_id in self._touched(undo):
-                        tx.set_canonical(event_id, self.clusterer.canonical(event_id))
-                    # A shared index is written before the store commits: any committed story
-                    # is then findable by every daemon, and a failed commit takes the entries
-                    # out again (undo). A crash in between leaves ids the store never had,
-                    # which other daemons ignore and the start-up check removes.
-                    self.clusterer.commit()
-                    if feed_id is not None and feed_state is not None:
-                        tx.update_feed(feed_id, feed_state)
-            except BaseException:
-                self.clusterer.undo(undo)
-                raise
-            for change in undo:
-                if isinstance(change, Undo):
-                    self._seen_story_id = max(self._seen_story_id, change.story_id)
-        return Written(Counts(**counts), events)
-
-    def _touched(self, changes: list[Undo | Merged]) -> set[int]:
-        """The events that gained stories in this transaction, as they are now (a story's
-        event may have been merged into another since it joined)."""
-        touched = set()
-        for change in changes:
-            event_id = (
-                change.into
-                if isinstance(change, Merged)
-                else self.clusterer.event_of(change.story_id)
-            )
-            if event_id is not None:
-                touched.add(event_id)
-        return touched
-
-    def _ingest_one(
-        self,
-        tx: WriteTx,
-        story: Story,
-        signature: Signature,
-        feed_id: int | None,
-        now: datetime,
-        counts: Counter[str],
-        undo: list[Undo | Merged],
-    ) -> int | None:
-        match = tx.find_story(StoryKey.of(story, feed_id))
-        if match is not None:
-            if match.content_hash != story.content_hash and tx.update_story(
-                match.story_id, story, signature
-            ):
-                counts["updated"] += 1
-            else:
-                counts["duplicates"] += 1
-            return match.event_id
-        assignment = self.clusterer.assign(signature, story.when)
-        story_id = tx.insert_story(story, signature, feed_id=feed_id)
-        event_id = assignment.event_id
-        if event_id is None:
-            event_id = tx.create_event(story_id, now=now)
-            counts["new_events"] += 1
-        tx.add_membership(story_id, event_id, assignment, now=now)
-        undo.append(
-            self.clusterer.add(
-                story_id,
-                event_id,
-                signature,
-                when=story.when,
-                source=story.source,
-                assignment=assignment,
-            )
-        )
-        counts["new"] += 1
-        if assignment.merge_with:
-            event_id, merges = self.clusterer.fold(event_id, assignment.merge_with)
-            undo.extend(merges)
-            for merge in merges:
-                tx.merge_events(merge.into, merge.gone.id, story_id=story_id, now=now)
-            counts["merges"] += len(merges)
-        return event_id
-
-    # -- polling ---------------------------------------------------------------------------
-    def _plan(self, feed: FeedSource, result: FetchResult, **kwargs: Any) -> FeedState:
-        with self._rng_lock:
-            state = schedule.plan(
-                feed,
-                result,
-                now=result.fetched_at,
-                policy=self.settings.schedule,
-                rng=self._rng,
-                **kwargs,
-            )
-        if state.status != feed.status and state.status in ("parked", "gone"):
-            # Polling stops here: say so once, loudly, with the way back.
-            log.warning(
-                f"feed_{state.status}",
-                consecutive_errors=state.consecutive_errors,
-                last_error=state.last_error,
-                hint="`ingestor feeds add URL` polls it again",
-            )
-        return state
+        """The write step for a batch (``_write.WriteStep.write``)."""
+        return self.writer.write(items, feed_id=feed_id, feed_state=feed_state, now=now)
 
     def poll(self, feed: FeedSource, *, now: datetime) -> FeedRunResult:
-        """Fetch, parse, normalize, fingerprint and store one feed. Expected failures come back
-        as ``FeedRunResult(status="error")``; the feed's schedule is written either way."""
-        started = time.monotonic()
-        assert feed.id is not None, "poll() takes feeds from the store"
-        with structlog.contextvars.bound_contextvars(feed=feed.url):
-            try:
-                result = self._poll(feed, now=now, started=started)
-            except IngestorError as error:
-                # A failure after fetching (the store refused the write): the poll did not
-                # happen as far as the feed's state goes, so it is simply due again.
-                result = FeedRunResult(feed.url, "error", error=error, elapsed_ms=ms_since(started))
-                with contextlib.suppress(IngestorError):
-                    self.store.release_feed(feed.id, self.owner)
-            except Exception:
-                log.critical("bug", feed=feed.url, exc_info=True)
-                raise
-            log.info(
-                "feed_polled",
-                status=result.status,
-                **result.counts.as_dict(),
-                elapsed_ms=result.elapsed_ms,
-                **(
-                    {"error": str(result.error), "error_kind": result.error.kind}
-                    if result.error
-                    else {}
-                ),
-                next_poll_at=result.next_poll_at.isoformat() if result.next_poll_at else None,
-            )
-            return result
-
-    def _poll(self, feed: FeedSource, *, now: datetime, started: float) -> FeedRunResult:
-        assert feed.id is not None
-        fetched = self.fetcher.fetch(feed, now=now)
-        if fetched.status != "ok":
-            state = self._plan(feed, fetched, ttl_s=None)
-            self.ingest((), feed_id=feed.id, feed_state=state, now=now)
-            return FeedRunResult(
-                feed.url,
-                "not_modified" if fetched.status == "not_modified" else "error",
-                error=fetched.error,
-                elapsed_ms=ms_since(started),
-                next_poll_at=state.next_poll_at,
-            )
-        try:
-            parsed, stories, skipped = self._budget.run(
-                parse_and_normalize,
-                fetched.body,
-                url=fetched.url,
-                content_type=fetched.content_type,
-                max_entries=self.settings.parse.max_entries,
-                now=now,
-            )
-        except ParseError as error:
-            state = self._plan(feed, fetched, ttl_s=None, parse_error=f"{error.kind}: {error}")
-            self.ingest((), feed_id=feed.id, feed_state=state, now=now)
-            return FeedRunResult(
-                feed.url,
-                "error",
-                error=error,
-                elapsed_ms=ms_since(started),
-                next_poll_at=state.next_poll_at,
-            )
-        # Oldest first: feeds list the newest entry first, and a story should meet the events
-        # that were already news when it was published.
-        stories = sorted(stories, key=lambda story: story.when)
-        stories, articles, articles_failed = self._with_articles(feed, stories, now=now)
-        items = [(story, fingerprint(story, self.fp_policy)) for story in stories]
-        state = self._plan(feed, fetched, ttl_s=parsed.ttl_s)
-        if parsed.title and not feed.title:
-            state = with_title(state, parsed.title)
-        written = self.ingest(items, feed_id=feed.id, feed_state=state, now=now)
-        counts = Counts(skipped=skipped, articles=articles, articles_failed=articles_failed)
-        return FeedRunResult(
-            feed.url,
-            "ok",
-            written.counts + counts,
-            elapsed_ms=ms_since(started),
-            next_poll_at=state.next_poll_at,
-        )
-
-    def _with_articles(
-        self, feed: FeedSource, stories: list[Story], *, now: datetime
-    ) -> tuple[list[Story], int, int]:
-        """Replace the text of new entries that carry only a summary (fewer than
-        ``fetch_article_below_words`` words) by the main text of the page they link to, newest
-        first, at most ``fetch_article_max_per_poll`` pages and one fetch deadline for all of
-        them. Only entries of http(s) feeds (a local file's links are not the operator's to
-        fetch), and only entries not already stored as they are: a feed lists the same entries
-        poll after poll, and their pages are fetched once. A page that fails or is not the
-        article leaves the summary; the poll goes on either way. Returns the stories and how
-        many pages were used and how many were fetched in vain."""
-        below = self.settings.fetch.article_below_words
-        limit = self.settings.fetch.article_max_per_poll
-        if not (below and limit and feed.url[:8].lower().startswith(("http://", "https://"))):
-            return stories, 0, 0
-        out = list(stories)
-        deadline = time.monotonic() + self.settings.fetch.timeout_s
-        fetched = used = 0
-        for position in reversed(range(len(out))):
-            story = out[position]
-            if fetched >= limit or time.monotonic() >= deadline:
-                break
-            if not story.url or len(story.text.split()) >= below:
-                continue
-            stored = self.store.find_story(StoryKey.of(story, feed.id))
-            if stored is not None and stored.content_hash == story.content_hash:
-                continue
-            fetched += 1
-            page = self.fetcher.fetch_page(
-                story.url, now=now, timeout_s=deadline - time.monotonic()
-            )
-            better = None
-            if page.status == "ok":
-                try:
-                    better = self._budget.run(
-                        article_story, story, page.body, content_type=page.content_type
-                    )
-                except ParseError as error:
-                    page = replace(page, error=error)
-            if better is None:
-                log.debug(
-                    "article_skipped",
-                    url=story.url,
-                    reason=str(page.error) if page.error else "not the article",
-                )
-                continue
-            out[position] = better
-            used += 1
-        return out, used, fetched - used
+        """One poll of one feed (``_poll.Poller.poll``)."""
+        return self.poller.poll(feed, now=now)
 
     def tick(self, *, now: datetime | None = None) -> list[FeedRunResult]:
-        """Poll every feed that is due, on a bounded pool of worker threads."""
-        now = now or utcnow()
-        # Leased, not just read: several daemons on one database never poll a feed twice. The
-        # poll's update_feed ends the lease; a daemon that dies leaves it to expire.
-        feeds = self.store.claim_due_feeds(
-            now=now,
-            limit=self.settings.daemon.batch,
-            owner=self.owner,
-            lease_s=self.settings.daemon.lease_s,
-        )
-        if not feeds:
-            return []
-        workers = min(self.settings.fetch.workers, len(feeds))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
-            results = list(pool.map(functools.partial(self.poll, now=now), feeds))
-        self.clusterer.evict()
-        return results
+        """Poll every feed that is due (``_poll.Poller.tick``)."""
+        return self.poller.tick(now=now)
 
-    # -- replay ------------------------------------------------------------------------------
+    def replay(
+        self,
+        paths: Sequence[Path],
+        *,
+        now: datetime | None = None,
+        batch: int = 200,
+        max_delay_s: float = 1.0,
+        progress: Callable[[int], None] | None = None,
+        on_record: Callable[[Record, int | None], None] | None = None,
+    ) -> ReplaySummary:
+        """Replay files and record streams (``_replay.Replayer.replay``)."""
+        return self.replayer.replay(
+            paths,
+            now=now,
+            batch=batch,
+            max_delay_s=max_delay_s,
+            progress=progress,
+            on_record=on_record,
+        )

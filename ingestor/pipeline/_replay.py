@@ -1,8 +1,9 @@
 """Replay and evaluation: files and labelled streams through the same normalize, fingerprint
 and ingest steps as a poll.
 
-Owns: ``Replaying`` (``Pipeline.replay``, kept in its own file) and ``evaluate_dataset``, which
-replays a labelled stream into a throwaway SQLite store and scores the events it formed.
+Owns: ``Replayer`` (``ingestor replay``: inputs read by ``ingestor.replay``, batched into the
+write step) and ``evaluate_dataset``, which replays a labelled stream into a throwaway SQLite
+store and scores the events it formed.
 """
 
 from __future__ import annotations
@@ -17,31 +18,29 @@ import structlog
 
 from ingestor import normalize
 from ingestor.budget import BudgetRunner
-from ingestor.cluster import Clusterer
 from ingestor.config import Settings
 from ingestor.errors import IngestorError, NormalizeError, ParseError
-from ingestor.fingerprint import FingerprintPolicy, fingerprint
+from ingestor.fingerprint import fingerprint
 from ingestor.models import Counts, Signature, Story
-from ingestor.pipeline._wiring import ReplaySummary, Written, parse_and_normalize, utcnow
+from ingestor.pipeline._stages import ReplaySummary, parse_and_normalize, utcnow
+from ingestor.pipeline._write import WriteStep
 from ingestor.replay import ArticleFile, FeedFile, Record, iter_replay
 
 if TYPE_CHECKING:
     from ingestor.evaluate import EvalReport
 
-__all__ = ["Replaying", "evaluate_dataset"]
+__all__ = ["Replayer", "evaluate_dataset"]
 
 log = structlog.get_logger()
 
 
-class Replaying:
-    """Part of ``Pipeline`` (see ``ingestor.pipeline``)."""
+class Replayer:
+    """Replays files and record streams through a ``WriteStep``; see the module docstring."""
 
-    settings: Settings
-    clusterer: Clusterer
-    fp_policy: FingerprintPolicy
-    _budget: BudgetRunner
-
-    ingest: Callable[..., Written]  # Pipeline.ingest
+    def __init__(self, settings: Settings, writer: WriteStep, *, budget: BudgetRunner) -> None:
+        self.settings = settings
+        self.writer = writer
+        self.budget = budget
 
     def replay(
         self,
@@ -71,7 +70,7 @@ class Replaying:
         def flush() -> None:
             if not pending:
                 return
-            written = self.ingest(pending, now=now)
+            written = self.writer.write(pending, now=now)
             summary.counts += written.counts
             if on_record is not None:
                 for position, record in enumerate(records):
@@ -103,12 +102,12 @@ class Replaying:
             if stories and not pending:
                 oldest = time.monotonic()
             for story in stories:
-                pending.append((story, fingerprint(story, self.fp_policy)))
+                pending.append((story, fingerprint(story, self.settings.fingerprint)))
                 records.append(item if isinstance(item, Record) else None)
             if len(pending) >= batch or (pending and time.monotonic() - oldest >= max_delay_s):
                 flush()
         flush()
-        self.clusterer.evict()
+        self.writer.window.clusterer.evict()
         summary.seconds = time.monotonic() - started
         return summary
 
@@ -117,7 +116,7 @@ class Replaying:
     ) -> tuple[list[Story], int]:
         """The stories of one input, and how many of its entries normalization dropped."""
         if isinstance(item, FeedFile):
-            _, stories, skipped = self._budget.run(
+            _, stories, skipped = self.budget.run(
                 parse_and_normalize,
                 item.body,
                 url=item.uri,

@@ -1,10 +1,10 @@
-"""The small values and functions the pipeline hands around.
+"""The stages a worker process runs, and the small values the pipeline's parts hand around.
 
-Owns: the write and replay results, and
-``parse_and_normalize``, the part of a poll that reads hostile bytes and therefore runs in a
-budget worker process (a module-level function, so it pickles by reference).
+Owns: ``parse_and_normalize`` and ``article_story``, the parts of a poll that read hostile bytes
+and therefore run in a budget worker process (module-level functions, so they pickle by
+reference), and the write and replay results (``Written``, ``ReplaySummary``).
 
-Does not: poll, store or cluster; ``ingestor.pipeline`` does, with these.
+Does not: poll, store or cluster; the pipeline's parts beside this module do, with these.
 """
 
 from __future__ import annotations
