@@ -1,8 +1,8 @@
 """The daemon: APScheduler runs one periodic tick; signals end it cleanly.
 
 Owns: the scheduler (APScheduler 3.11 is imported here and nowhere else), signal handling and the
-daemon's summary line. Each tick asks the pipeline to poll the feeds that are due; the pipeline
-owns the worker pool, the per-feed log lines and every stage.
+daemon's summary line. Each tick asks the ``Ingestor`` (``ingestor.app``) to poll the feeds that
+are due; its pipeline owns the worker pool, the per-feed log lines and every stage.
 
 Does not: decide when a feed is due (``schedule`` computed that and the store keeps it) or poll
 anything itself. One job, ``max_instances=1`` and ``coalesce=True``: a tick that overruns is
@@ -25,9 +25,9 @@ from types import FrameType
 
 import structlog
 
+from ingestor.app import Ingestor
 from ingestor.errors import IngestorError
 from ingestor.models import Counts, FeedRunResult
-from ingestor.pipeline import Pipeline
 
 __all__ = ["TickTotals", "run_daemon", "run_tick"]
 
@@ -54,10 +54,10 @@ class TickTotals:
         return tick
 
 
-def run_tick(pipeline: Pipeline, totals: TickTotals, *, now: datetime | None = None) -> None:
+def run_tick(app: Ingestor, totals: TickTotals, *, now: datetime | None = None) -> None:
     """One pass over the due feeds, with its summary line."""
     started = time.monotonic()
-    results = pipeline.tick(now=now)
+    results = app.tick(now=now)
     counts = totals.add(results)
     log.info(
         "tick_finished",
@@ -65,22 +65,24 @@ def run_tick(pipeline: Pipeline, totals: TickTotals, *, now: datetime | None = N
         ok=sum(1 for r in results if r.status in ("ok", "not_modified")),
         errors=sum(1 for r in results if r.status == "error"),
         **counts.as_dict(),
-        indexed_events=pipeline.clusterer.events,
+        indexed_events=app.indexed_events,
         elapsed_ms=int((time.monotonic() - started) * 1000),
     )
 
 
 def run_daemon(
-    pipeline: Pipeline,
+    app: Ingestor,
     *,
     tick_s: int,
     stop: threading.Event | None = None,
     install_signals: bool = True,
     on_tick: Callable[[TickTotals], None] | None = None,
 ) -> TickTotals:
-    """Tick every ``tick_s`` seconds until SIGINT/SIGTERM (or ``stop`` is set)."""
+    """Open what polling needs, then tick every ``tick_s`` seconds until SIGINT/SIGTERM (or
+    ``stop`` is set)."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    database = app.start()  # the store, the schema, the window: fail before the first tick
     stop = stop or threading.Event()
     totals = TickTotals()
     started = time.monotonic()
@@ -88,7 +90,7 @@ def run_daemon(
 
     def job() -> None:
         try:
-            run_tick(pipeline, totals)
+            run_tick(app, totals)
         except IngestorError as error:
             # Expected: the database went away between polls (a restart, a dropped
             # connection). This tick is lost; the next one reconnects and goes on.
@@ -127,7 +129,7 @@ def run_daemon(
         coalesce=True,
         misfire_grace_time=None,
     )
-    log.info("daemon_started", tick_s=tick_s, database=pipeline.store.url)
+    log.info("daemon_started", tick_s=tick_s, database=database)
     scheduler.start()
     try:
         while not stop.wait(0.5):

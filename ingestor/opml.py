@@ -48,6 +48,7 @@ __all__ = [
     "MAX_ELEMENTS",
     "OPMLError",
     "OPMLFeeds",
+    "OPMLImport",
     "Refused",
     "feed_url_problem",
     "read_opml",
@@ -81,6 +82,28 @@ class OPMLFeeds:
     feeds: tuple[tuple[str, str | None], ...]
     """``(url, title)`` pairs in document order, each URL once."""
     refused: tuple[Refused, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OPMLImport:
+    """What importing an OPML document into the store did (``Ingestor.import_opml``)."""
+
+    added: tuple[str, ...]
+    present: tuple[str, ...]
+    """Feeds the store knew already, left as they were."""
+    removed: int
+    """How many of ``present`` are removed feeds, which stay removed."""
+    refused: tuple[Refused, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "added": len(self.added),
+            "present": len(self.present),
+            "refused": len(self.refused),
+            "added_urls": list(self.added),
+            "present_urls": list(self.present),
+            "refused_feeds": [{"url": r.url, "reason": r.reason} for r in self.refused],
+        }
 
 
 # -- URLs and titles -----------------------------------------------------------------------------

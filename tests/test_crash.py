@@ -26,6 +26,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from benchmarks import crash
+from ingestor.app import Ingestor
 from ingestor.config import load_settings
 from ingestor.daemon import TickTotals, run_daemon
 from ingestor.errors import StoreError
@@ -105,7 +106,7 @@ def test_daemon_keeps_ticking_after_a_lost_database_connection(tmp_path: Path) -
     store = open_store(settings.effective_database_url)
     store.migrate()
     flaky = LostConnectionStore(store)
-    pipeline = Pipeline(flaky, settings)
+    app = Ingestor(settings, store=flaky)  # type: ignore[arg-type]
     stop = threading.Event()
     ticks: list[datetime] = []
 
@@ -119,10 +120,10 @@ def test_daemon_keeps_ticking_after_a_lost_database_connection(tmp_path: Path) -
     saved = structlog.get_config()
     try:
         with capture_logs() as logs, contextlib.suppress(StoreError):
-            run_daemon(pipeline, tick_s=1, stop=stop, install_signals=False, on_tick=on_tick)
+            run_daemon(app, tick_s=1, stop=stop, install_signals=False, on_tick=on_tick)
     finally:
         watchdog.cancel()
-        pipeline.close()
+        app.close()
         structlog.configure(**saved)
     assert flaky.failed.is_set()
     assert len(ticks) >= 2, [entry["event"] for entry in logs]
@@ -134,8 +135,8 @@ import io, os, signal, sys
 from pathlib import Path
 from ingestor import logs
 from ingestor.config import load_settings
+from ingestor.app import Ingestor
 from ingestor.daemon import run_daemon
-from ingestor.pipeline import Pipeline
 from ingestor.store import open_store
 
 class SignalsWhileWriting(io.TextIOBase):
@@ -160,7 +161,7 @@ url = "sqlite:///" + sys.argv[1]
 settings = load_settings(None, flags={"database_url": url}, environ={})
 store = open_store(url)
 store.migrate()
-run_daemon(Pipeline(store, settings), tick_s=60)
+run_daemon(Ingestor(settings, store=store), tick_s=60)
 print("exited", file=sys.__stderr__)
 """
 

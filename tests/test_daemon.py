@@ -24,10 +24,11 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
+from ingestor.app import Ingestor
 from ingestor.config import Settings
 from ingestor.daemon import TickTotals, run_daemon
 from ingestor.models import FeedSource
-from ingestor.pipeline import Pipeline, utcnow
+from ingestor.pipeline import utcnow
 from ingestor.store import Store, open_store
 from tests.faultserver import FaultServer, feed, status
 from tests.local import local_settings
@@ -209,11 +210,12 @@ def test_run_daemon_in_process_ticks_until_its_stop_event_is_set(
         ticks.append(totals)
         stop.set()
 
-    with Pipeline.open(make_settings(tmp_path), migrate=True) as pipeline:
-        pipeline.store.sync_feeds(feed_urls(server), now=utcnow())
+    with Ingestor(make_settings(tmp_path), migrate=True) as app:
+        app.sync_feeds(feed_urls(server), now=utcnow())
+        app.start()  # the window loads before the daemon starts, as `ingestor run` does it
         with capture_logs() as logs:
-            totals = run_daemon(pipeline, tick_s=1, stop=stop, on_tick=on_tick)
-        counts = pipeline.store.counts()
+            totals = run_daemon(app, tick_s=1, stop=stop, on_tick=on_tick)
+        counts = app.counts()
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
     assert totals.ticks == 1
     assert ticks == [totals]
@@ -250,16 +252,16 @@ def test_a_tick_that_crashes_stops_the_daemon(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     store = open_store(settings.effective_database_url)
     store.migrate()
-    pipeline = Pipeline(BuggyStore(store), settings)  # type: ignore[arg-type]
+    app = Ingestor(settings, store=BuggyStore(store))  # type: ignore[arg-type]
     stop = threading.Event()
     watchdog = threading.Timer(WAIT_S, stop.set)  # never reached unless the crash is ignored
     watchdog.start()
     try:
         with capture_logs() as logs, pytest.raises(RuntimeError, match="due_feeds exploded"):
-            run_daemon(pipeline, tick_s=1, stop=stop, install_signals=False)
+            run_daemon(app, tick_s=1, stop=stop, install_signals=False)
     finally:
         watchdog.cancel()
-        pipeline.close()
+        app.close()
     crashed = [entry for entry in logs if entry["event"] == "tick_crashed"]
     assert len(crashed) == 1
     assert crashed[0]["log_level"] == "critical"
@@ -272,13 +274,13 @@ def test_a_crashed_tick_is_re_raised_by_run_daemon(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     store = open_store(settings.effective_database_url)
     store.migrate()
-    pipeline = Pipeline(BuggyStore(store), settings)  # type: ignore[arg-type]
+    app = Ingestor(settings, store=BuggyStore(store))  # type: ignore[arg-type]
     stop = threading.Event()
     watchdog = threading.Timer(WAIT_S, stop.set)
     watchdog.start()
     try:
         with pytest.raises(RuntimeError, match="due_feeds exploded"):
-            run_daemon(pipeline, tick_s=1, stop=stop, install_signals=False)
+            run_daemon(app, tick_s=1, stop=stop, install_signals=False)
     finally:
         watchdog.cancel()
-        pipeline.close()
+        app.close()

@@ -27,11 +27,15 @@ __all__ = ["SchemaStatus", "Store", "WriteTx", "ensure_schema", "open_store"]
 log = structlog.get_logger()
 
 
-def open_store(url: str, *, max_revisions: int = 5) -> Store:
-    """Open (never migrate) the database at ``url``; ``StoreError`` if it cannot be reached."""
+def open_store(url: str, *, max_revisions: int = 5, read_only: bool = False) -> Store:
+    """Open (never migrate) the database at ``url``; ``StoreError`` if it cannot be reached.
+
+    ``read_only``: for commands that only read. Nothing is written, not even a missing SQLite
+    file or its directory: such a store reads as an empty database (``schema_status``), and
+    every write is refused."""
     from ingestor.store.sql import SQLStore  # SQLAlchemy stays out of imports of the contract.
 
-    store = SQLStore(url, max_revisions=max_revisions)
+    store = SQLStore(url, max_revisions=max_revisions, read_only=read_only)
     try:
         store.ping()
     except BaseException:

@@ -36,6 +36,7 @@ __all__ = [
     "masked",
     "normalize_url",
     "read_tx",
+    "sqlite_file",
     "translated",
     "write_tx",
 ]
@@ -84,26 +85,55 @@ def _is_memory(url: URL) -> bool:
     return database in {"", ":memory:"} or "mode=memory" in str(url.query.get("mode", ""))
 
 
-def make_store_engine(url: URL) -> Engine:
-    """An engine configured for the store's transaction rules (see the module docstring)."""
+def sqlite_file(url: URL) -> Path | None:
+    """The file of an SQLite URL (``None`` for another database or an in-memory one)."""
+    if url.get_backend_name() != "sqlite" or _is_memory(url):
+        return None
+    return Path(url.database or "")
+
+
+def make_store_engine(url: URL, *, read_only: bool = False) -> Engine:
+    """An engine configured for the store's transaction rules (see the module docstring).
+    ``read_only``: every connection refuses to write (SQLite opens the file read-only and never
+    creates it; PostgreSQL sessions are read-only)."""
     if url.get_backend_name() == "sqlite":
-        return _sqlite_engine(url)
+        return _sqlite_engine(url, read_only=read_only)
     query = dict(url.query)
     connect_args: dict[str, Any] = {}
     if "connect_timeout" not in query:
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
     try:
-        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     except ImportError as e:
         raise StoreError("PostgreSQL needs psycopg 3: pip install 'ingestor[postgres]'") from e
+    if read_only:
+
+        @event.listens_for(engine, "connect")
+        def _read_only(dbapi_connection: Any, _record: Any) -> None:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            dbapi_connection.commit()
+
+    return engine
 
 
-def _sqlite_engine(url: URL) -> Engine:
-    if _is_memory(url):
+def _sqlite_engine(url: URL, *, read_only: bool) -> Engine:
+    path = sqlite_file(url)
+    if path is None:
         # One shared connection, so every caller sees the same database (single-threaded use).
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    elif read_only:
+        # The file opened read-only, never created. In WAL mode SQLite may still create the
+        # ``-wal`` and ``-shm`` files it coordinates readers with, beside an existing database.
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+
+        def connect() -> Any:
+            import sqlite3
+
+            return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+
+        engine = create_engine(url, creator=connect)
     else:
-        path = Path(url.database or "")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -120,8 +150,9 @@ def _sqlite_engine(url: URL) -> Engine:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
             cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = NORMAL")
+            if not read_only:  # a read-only connection leaves the file's journal mode alone
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute("PRAGMA synchronous = NORMAL")
         finally:
             cursor.close()
 

@@ -43,6 +43,7 @@ from ingestor.store.engine import (
     masked,
     normalize_url,
     read_tx,
+    sqlite_file,
     translated,
     write_tx,
 )
@@ -76,14 +77,19 @@ def _due_order() -> tuple[Any, ...]:
 class SQLStore:
     """Feeds, stories, events and memberships in one SQL database (see ``store.base.Store``)."""
 
-    def __init__(self, url: str, *, max_revisions: int = 5) -> None:
+    def __init__(self, url: str, *, max_revisions: int = 5, read_only: bool = False) -> None:
         if max_revisions < 0:
             raise ValueError("max_revisions must be >= 0")
         self._sa_url = normalize_url(url)
         self.url: str = masked(self._sa_url)
         self.max_revisions = max_revisions
+        self.read_only = read_only
+        file = sqlite_file(self._sa_url)
+        self._absent = read_only and file is not None and not file.exists()
+        """A read-only store of an SQLite file that does not exist: an empty database, which
+        reading must not create."""
         with translated(f"cannot open the database at {self.url}"):
-            self._engine = make_store_engine(self._sa_url)
+            self._engine = make_store_engine(self._sa_url, read_only=read_only)
         self.dialect: str = self._engine.dialect.name
 
     def __repr__(self) -> str:
@@ -98,6 +104,8 @@ class SQLStore:
     # -- lifecycle ---------------------------------------------------------------------------
     def ping(self) -> None:
         """Connect once; ``StoreError`` with a one-line reason when the database is unreachable."""
+        if self._absent:
+            return
         try:
             with read_tx(self._engine) as conn:
                 conn.execute(select(1)).scalar_one()
@@ -107,10 +115,13 @@ class SQLStore:
             raise StoreError(f"cannot reach the database at {self.url}: {driver_message(e)}") from e
 
     def schema_status(self) -> SchemaStatus:
+        if self._absent:
+            return SchemaStatus(current=None, head=migrations.head_revision())
         with translated("schema_status"):
             return migrations.schema_status(self._engine)
 
     def migrate(self) -> SchemaStatus:
+        self._writable("migrate")
         with translated("migrate"):
             return migrations.migrate(self._engine)
 
@@ -118,8 +129,13 @@ class SQLStore:
         self._engine.dispose()
 
     # -- writes ------------------------------------------------------------------------------
+    def _writable(self, what: str) -> None:
+        if self.read_only:
+            raise StoreError(f"{what}: the store was opened read-only")
+
     @contextmanager
     def _write(self, what: str) -> Iterator[Connection]:
+        self._writable(what)
         with translated(what), write_tx(self._engine) as conn:
             yield conn
 

@@ -1,0 +1,237 @@
+"""The ``ingestor`` command: thin commands over the library.
+
+Owns: argument parsing (click), turning errors into exit codes (0 ok, 1 error, 2 usage), and
+choosing human tables or ``--json``. The only package that does; everything below raises
+``IngestorError`` or returns values. The ``feeds`` commands are in ``_feeds`` (the curation
+commands grow there), what every command shares in ``_common``.
+
+Does not: hold logic of its own: every command is one call of ``ingestor.app.Ingestor`` (the
+library facade, which opens only what that operation needs) and the rendering of its answer.
+Heavy modules (the pipeline, numpy through datasketch, SQLAlchemy, trafilatura) are imported
+inside the commands that need them, so ``ingestor --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ingestor import __version__
+from ingestor.cli._common import Group, State, json_out, open_app, pass_state, progress
+from ingestor.cli._feeds import feeds
+
+__all__ = ["cli", "main"]
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ingestor")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Settings file (default: $INGESTOR_CONFIG, else ./config/ingestor.toml if present).",
+)
+@click.option("--database-url", help="SQLAlchemy URL; overrides INGESTOR_DATABASE_URL.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Where the SQLite file lives.")
+@click.option("--log-format", type=click.Choice(["auto", "json", "console"]))
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.pass_context
+def cli(ctx: click.Context, /, config: Path | None, **flags: Any) -> None:
+    """ingestor: poll news feeds and fold every copy and rewrite of a story into one event."""
+    ctx.obj = State(config=config, flags={k: v for k, v in flags.items() if v is not None})
+
+
+# -- run ---------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--once", is_flag=True, help="Run a single pass over the due feeds and exit.")
+@click.option(
+    "--migrate/--no-migrate",
+    default=None,
+    help="Migrate an out-of-date schema first (default: the store_auto_migrate setting).",
+)
+@pass_state
+def run(state: State, once: bool, migrate: bool | None) -> None:
+    """Start the daemon: poll the configured feeds as they fall due."""
+    from ingestor import render
+    from ingestor.daemon import TickTotals, run_daemon, run_tick
+
+    settings = state.settings()
+    with open_app(state, migrate=migrate, budget_workers=2) as app:
+        added = app.sync_feeds()
+        if added:
+            click.echo(f"added {added} configured feed(s)", err=True)
+        if not once:
+            app.start()  # the window is loaded (and a shared index checked) before it starts
+            # The daemon ends with its own summary line (``daemon_stopped``).
+            run_daemon(app, tick_s=settings.daemon.tick_s)
+            return
+        totals = TickTotals()
+        run_tick(app, totals)
+        events = app.counts().get("events", 0)
+
+    click.echo(
+        f"polled {totals.feeds} feed(s): {render.counts_text(totals.counts)}, "
+        f"{totals.errors} errors. {events} events in {settings.effective_database_url}.\n"
+        "See them with `ingestor events list`, and one of them with `ingestor events show ID`.",
+        err=True,
+    )
+
+
+# -- replay and eval ---------------------------------------------------------------------------
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_state
+def replay(state: State, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Ingest feed files, article files (text or HTML) and JSONL(.gz) record streams.
+
+    Directories are read recursively; archives (.tar, .tar.gz, .zip) are read in place."""
+    from ingestor import render
+
+    with open_app(state) as app, progress(app.count_inputs(paths), "replaying") as step:
+        summary = app.replay(list(paths), progress=step)
+    seconds = round(summary.seconds, 2)
+    if as_json:
+        json_out(
+            {"items": summary.items, "errors": summary.errors}
+            | summary.counts.as_dict()
+            | {"seconds": seconds, "error_messages": summary.error_messages}
+        )
+        return
+    for message in summary.error_messages[:20]:
+        click.echo(f"skipped: {message}", err=True)
+    click.echo(
+        f"replayed {summary.items} item(s) in {seconds} s: {render.counts_text(summary.counts)}, "
+        f"{summary.errors} unreadable."
+    )
+
+
+@cli.command("eval")
+@click.argument("dataset", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "--assignments",
+    type=click.Path(path_type=Path, dir_okay=False, writable=True),
+    help='Write one {"id": ..., "event_id": ...} line per document here.',
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@pass_state
+def eval_(state: State, dataset: Path, assignments: Path | None, as_json: bool) -> None:
+    """Score clustering on a labelled JSONL(.gz) stream (B-cubed and pairwise P/R/F1)."""
+    with open_app(state) as app, progress(app.count_inputs([dataset]), "evaluating") as step:
+        report = app.evaluate(dataset, assignments=assignments, progress=step)
+    if as_json:
+        json_out(report.to_json())
+    else:
+        click.echo(report.to_table())
+
+
+# -- events --------------------------------------------------------------------------------
+@cli.group()
+def events() -> None:
+    """List and show events."""
+
+
+@events.command("list")
+@click.option("--since", help="Only events seen since: a time (2024-06-18T12:00Z) or 24h, 7d.")
+@click.option("--min-size", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def events_list(state: State, since: str | None, min_size: int, limit: int, as_json: bool) -> None:
+    """Events, newest first: id, size, first seen, canonical title."""
+    from ingestor import render
+
+    when = render.parse_since(since) if since else None
+    with open_app(state) as app:
+        rows = app.list_events(since=when, min_size=min_size, limit=limit)
+    if as_json:
+        json_out([render.event_json(e) for e in rows])
+    else:
+        click.echo(render.events_table(rows))
+
+
+@events.command("show")
+@click.argument("event_id", type=int)
+@click.option("--explain", is_flag=True, help="Signals, scores and shared passages per variant.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def events_show(state: State, event_id: int, explain: bool, as_json: bool) -> None:
+    """The canonical story of an event and every variant, with how it joined."""
+    from ingestor import render
+
+    with open_app(state) as app:
+        detail = app.get_event(event_id)
+    if as_json:
+        json_out(render.detail_json(detail, explain=explain))
+    else:
+        click.echo(render.detail_text(detail, explain=explain))
+
+
+# -- index ---------------------------------------------------------------------------------
+@cli.group()
+def index() -> None:
+    """The clustering index: check it against the store, rebuild it."""
+
+
+@index.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def index_status(state: State, as_json: bool) -> None:
+    """Stories in the window, stale signatures, and the LSH index against the store."""
+    from dataclasses import asdict
+
+    with open_app(state) as app:
+        out = asdict(app.index_status())
+    if as_json:
+        json_out(out)
+        return
+    for key, value in out.items():
+        click.echo(f"{key:>17}: {value}")
+
+
+@index.command("rebuild")
+@pass_state
+def index_rebuild(state: State) -> None:
+    """Recompute stale signatures and rebuild the LSH index from the store."""
+    with open_app(state, migrate=False) as app:
+        report = app.rebuild_index()
+    click.echo(
+        f"recomputed {report['resigned']} signature(s); indexed {report['stories']} stories "
+        f"in {report['events']} events ({report['indexed']} LSH keys)"
+    )
+
+
+# -- database ------------------------------------------------------------------------------
+@cli.group()
+def db() -> None:
+    """Schema status and migrations."""
+
+
+@db.command("status")
+@pass_state
+def db_status(state: State) -> None:
+    """Show the schema revision and the rows per table."""
+    with open_app(state) as app:
+        status = app.db_status()
+    click.echo(f"database: {status.url}")
+    schema = status.schema
+    click.echo(f"schema:   {schema.current or 'empty'} (this version needs {schema.head})")
+    for table, count in (status.counts or {}).items():
+        click.echo(f"{table:>12}: {count}")
+
+
+@db.command("migrate")
+@pass_state
+def db_migrate(state: State) -> None:
+    """Bring the schema up to date (creates it on an empty database)."""
+    with open_app(state) as app:
+        before, status = app.migrate_db()
+    click.echo(f"schema {before or 'empty'} -> {status.current}")
+
+
+cli.add_command(feeds)
+
+
+def main() -> None:
+    cli(prog_name="ingestor")
