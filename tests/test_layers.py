@@ -135,3 +135,14 @@ def test_each_library_lives_in_its_stage(owner: str, path: Path) -> None:
 def test_every_module_is_placed() -> None:
     """Every module of the package appears in the layer map, so a new one is placed on purpose."""
     assert {owner for owner, _ in _modules()} <= set(ALLOWED)
+
+
+MAX_LINES = 400
+"""../shared/STYLE.md: a module past ~400 lines is probably two stages or two concerns."""
+
+
+@pytest.mark.parametrize(("owner", "path"), _modules(), ids=lambda v: str(v))
+def test_no_module_is_over_400_lines(owner: str, path: Path) -> None:
+    """Every module of the package stays within ``MAX_LINES`` lines."""
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_LINES, f"{path.relative_to(PACKAGE)} has {lines} lines"

@@ -1,8 +1,9 @@
 """Rows to models and back: the only place that knows how a column maps to a dataclass field.
 
-Owns: building ``FeedSource``, ``Story``, ``IndexedStory`` and ``Variant`` values from result rows,
-the column values of a new story row, the JSON text ``memberships.signals`` holds, and the shared
-"due feed" and "indexed story" queries.
+Owns: building ``FeedSource``, ``Story``, ``IndexedStory``, ``Variant``, ``Event`` and
+``EventMerge`` values from result rows, the column values of a new story row, the JSON text
+``memberships.signals`` holds, and the shared "due feed", "indexed story", "event summary" and
+row-count queries.
 
 Does not: open connections or transactions (``store.sql`` and ``store.tx`` do). Inputs are rows of
 the tables in ``store.schema``; a value the models reject (an unknown feed status, an unreadable
@@ -17,17 +18,30 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, cast, get_args
 
-from sqlalchemy import ColumnElement, Row, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, distinct, func, or_, select
 
 from ingestor.errors import StoreError
-from ingestor.models import FeedSource, FeedStatus, IndexedStory, Signature, Story, Variant
-from ingestor.store.schema import feeds, memberships, stories
+from ingestor.models import (
+    Event,
+    EventMerge,
+    FeedSource,
+    FeedStatus,
+    IndexedStory,
+    Signature,
+    Story,
+    Variant,
+)
+from ingestor.store.schema import events, feeds, memberships, stories
 
 __all__ = [
+    "count_queries",
     "due_condition",
+    "event_from_row",
+    "event_query",
     "feed_from_row",
     "index_query",
     "indexed_from_row",
+    "merge_from_row",
     "signals_from_text",
     "signals_to_text",
     "story_from_row",
@@ -169,3 +183,49 @@ def variant_from_row(row: Row[Any]) -> Variant:
         joined_at=m["joined_at"],
         signals=signals_from_text(m["signals"]),
     )
+
+
+def event_query() -> Select[Any]:
+    """Events with their canonical story's title and their number of distinct sources."""
+    canon = stories.alias("canon")
+    member = stories.alias("member")
+    sources = (
+        select(func.count(distinct(member.c.source)))
+        .select_from(memberships.join(member, member.c.id == memberships.c.story_id))
+        .where(memberships.c.event_id == events.c.id)
+        .scalar_subquery()
+    )
+    return select(events, canon.c.title, sources.label("sources")).join(
+        canon, canon.c.id == events.c.canonical_story_id
+    )
+
+
+def event_from_row(row: Any) -> Event:
+    return Event(
+        id=row.id,
+        canonical_story_id=row.canonical_story_id,
+        title=row.title,
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        size=row.size,
+        sources=row.sources or 0,
+    )
+
+
+def merge_from_row(row: Any) -> EventMerge:
+    return EventMerge(row.id, row.into_event_id, row.gone_event_id, row.story_id, row.merged_at)
+
+
+def count_queries() -> dict[str, Select[Any]]:
+    """The rows of each table that ``Store.counts`` reports."""
+
+    def rows(table: Any) -> Select[Any]:
+        return select(func.count()).select_from(table)
+
+    return {
+        "feeds": rows(feeds),
+        "stories": rows(stories),
+        # An event merged into another leaves a row of size 0 behind: not an event.
+        "events": rows(events).where(events.c.size > 0),
+        "memberships": rows(memberships),
+    }

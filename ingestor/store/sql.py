@@ -5,9 +5,8 @@ Owns: the store's lifecycle (schema status, migrate, close), the write transacti
 can share one PostgreSQL database), the clusterer's index feed (``iter_index``,
 ``stories_since``) and the read queries the CLI shows.
 
-Does not: migrate on open, read the clock (every ``now`` is an argument) or decide policy (when a
-feed is due next, which event a story joins). Inputs: a database URL from settings, models from
-the pipeline.
+Does not: migrate on open, read the clock (every ``now`` is an argument), decide policy (when a
+feed is due next, which event a story joins) or, opened ``read_only``, write anything.
 
 Every SQLAlchemy or driver exception leaves this module as a ``StoreError`` (``engine.translated``).
 Dialect differences live in ``store.engine`` (how a write transaction starts) and in two spots
@@ -22,7 +21,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, distinct, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from ingestor.errors import NotFound, StoreError
 from ingestor.models import (
@@ -48,10 +47,14 @@ from ingestor.store.engine import (
     write_tx,
 )
 from ingestor.store.rows import (
+    count_queries,
     due_condition,
+    event_from_row,
+    event_query,
     feed_from_row,
     index_query,
     indexed_from_row,
+    merge_from_row,
     story_from_row,
     variant_from_row,
 )
@@ -64,10 +67,6 @@ _REVIVABLE = ("removed", "parked", "gone")
 _CHUNK = 500
 """Rows per ``IN (...)`` list, well under SQLite's bound-parameter limit."""
 _YIELD_PER = 1000
-
-
-def _merge(row: Any) -> EventMerge:
-    return EventMerge(row.id, row.into_event_id, row.gone_event_id, row.story_id, row.merged_at)
 
 
 def _due_order() -> tuple[Any, ...]:
@@ -84,10 +83,8 @@ class SQLStore:
         self.url: str = masked(self._sa_url)
         self.max_revisions = max_revisions
         self.read_only = read_only
-        file = sqlite_file(self._sa_url)
+        file = sqlite_file(self._sa_url)  # read-only and absent: empty, and never created
         self._absent = read_only and file is not None and not file.exists()
-        """A read-only store of an SQLite file that does not exist: an empty database, which
-        reading must not create."""
         with translated(f"cannot open the database at {self.url}"):
             self._engine = make_store_engine(self._sa_url, read_only=read_only)
         self.dialect: str = self._engine.dialect.name
@@ -336,7 +333,7 @@ class SQLStore:
     def merges_since(self, merge_id: int) -> list[EventMerge]:
         query = select(event_merges).where(event_merges.c.id > merge_id).order_by(event_merges.c.id)
         with self._read("merges_since") as conn:
-            return [_merge(row) for row in conn.execute(query)]
+            return [merge_from_row(row) for row in conn.execute(query)]
 
     def max_merge_id(self) -> int:
         with self._read("max_merge_id") as conn:
@@ -344,42 +341,17 @@ class SQLStore:
             return int(conn.execute(query).scalar_one())
 
     # -- reading -----------------------------------------------------------------------------
-    def _event_query(self) -> Any:
-        canon = stories.alias("canon")
-        member = stories.alias("member")
-        sources = (
-            select(func.count(distinct(member.c.source)))
-            .select_from(memberships.join(member, member.c.id == memberships.c.story_id))
-            .where(memberships.c.event_id == events.c.id)
-            .scalar_subquery()
-        )
-        return select(events, canon.c.title, sources.label("sources")).join(
-            canon, canon.c.id == events.c.canonical_story_id
-        )
-
-    @staticmethod
-    def _event(row: Any) -> Event:
-        return Event(
-            id=row.id,
-            canonical_story_id=row.canonical_story_id,
-            title=row.title,
-            first_seen=row.first_seen,
-            last_seen=row.last_seen,
-            size=row.size,
-            sources=row.sources or 0,
-        )
-
     def list_events(
         self, *, since: datetime | None = None, min_size: int = 1, limit: int = 50
     ) -> list[Event]:
         """Events last seen at or after ``since`` with at least ``min_size`` members, newest
         first."""
-        query = self._event_query().where(events.c.size >= max(1, min_size))
+        query = event_query().where(events.c.size >= max(1, min_size))
         if since is not None:
             query = query.where(events.c.last_seen >= since)
         query = query.order_by(events.c.last_seen.desc(), events.c.id.desc()).limit(limit)
         with self._read("list_events") as conn:
-            return [self._event(row) for row in conn.execute(query)]
+            return [event_from_row(row) for row in conn.execute(query)]
 
     def get_event(self, event_id: int) -> EventDetail:
         """The event and its variants, oldest first (by the story's ``when``, then id)."""
@@ -390,7 +362,7 @@ class SQLStore:
             .order_by(stories.c.when_at, stories.c.id)
         )
         with self._read("get_event") as conn:
-            query = self._event_query().where(events.c.id == event_id, events.c.size > 0)
+            query = event_query().where(events.c.id == event_id, events.c.size > 0)
             row = conn.execute(query).first()
             if row is None:
                 raise NotFound(self._missing_event(conn, event_id))
@@ -401,7 +373,7 @@ class SQLStore:
                 .order_by(event_merges.c.id)
             ).all()
         return EventDetail(
-            event=self._event(row), variants=variants, merges=tuple(map(_merge, merged))
+            event=event_from_row(row), variants=variants, merges=tuple(map(merge_from_row, merged))
         )
 
     @staticmethod
@@ -423,15 +395,5 @@ class SQLStore:
         return f"event {event_id} was merged into event {current}"
 
     def counts(self) -> dict[str, int]:
-        def rows(table: Any) -> Any:
-            return select(func.count()).select_from(table)
-
-        queries = {
-            "feeds": rows(feeds),
-            "stories": rows(stories),
-            # An event merged into another leaves a row of size 0 behind: not an event.
-            "events": rows(events).where(events.c.size > 0),
-            "memberships": rows(memberships),
-        }
         with self._read("counts") as conn:
-            return {name: int(conn.execute(query).scalar_one()) for name, query in queries.items()}
+            return {name: int(conn.execute(q).scalar_one()) for name, q in count_queries().items()}
