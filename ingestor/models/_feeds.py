@@ -3,7 +3,7 @@ poll state written back, and the outcome with its counts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, astuple, dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -153,29 +153,11 @@ class Counts:
     """Article pages fetched in vain (an error, or a page that is not the article)."""
 
     def __add__(self, other: Counts) -> Counts:
-        return Counts(
-            self.new + other.new,
-            self.duplicates + other.duplicates,
-            self.updated + other.updated,
-            self.skipped + other.skipped,
-            self.new_events + other.new_events,
-            self.merges + other.merges,
-            self.articles + other.articles,
-            self.articles_failed + other.articles_failed,
-        )
+        return Counts(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
     def as_dict(self) -> dict[str, int]:
         """Every count by name, in field order (log lines and ``--json``)."""
-        return {
-            "new": self.new,
-            "duplicates": self.duplicates,
-            "updated": self.updated,
-            "skipped": self.skipped,
-            "new_events": self.new_events,
-            "merges": self.merges,
-            "articles": self.articles,
-            "articles_failed": self.articles_failed,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)

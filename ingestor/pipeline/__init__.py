@@ -58,15 +58,12 @@ needs (the store alone, or a whole pipeline) and is what the CLI and the daemon 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from ingestor.budget import BudgetRunner
 from ingestor.cluster import Clusterer
 from ingestor.config import Settings
-from ingestor.models import FeedRunResult, FeedSource, FeedState, Signature, Story
 from ingestor.pipeline._decide import WriteDecision, decide
 from ingestor.pipeline._poll import Poller
 from ingestor.pipeline._replay import Replayer, evaluate_dataset
@@ -74,7 +71,6 @@ from ingestor.pipeline._stages import ReplaySummary, Written, article_story, utc
 from ingestor.pipeline._window import IndexStatus, Window, survey
 from ingestor.pipeline._write import WriteStep
 from ingestor.policies import FingerprintPolicy
-from ingestor.replay import Record
 from ingestor.store import Store, ensure_schema, open_store
 
 __all__ = [
@@ -113,6 +109,13 @@ class Pipeline:
             store, settings, self.writer, budget=self.budget, fetcher=fetcher, rng=rng
         )
         self.replayer = Replayer(settings, self.writer, budget=self.budget)
+        # The flow, by what each part does:
+        self.load_index = self.window.load
+        self.rebuild_index = self.window.rebuild
+        self.ingest = self.writer.write
+        self.poll = self.poller.poll
+        self.tick = self.poller.tick
+        self.replay = self.replayer.replay
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -176,7 +179,7 @@ class Pipeline:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- the parts, by what they do ---------------------------------------------------------
+    # -- what the parts hold ----------------------------------------------------------------
     @property
     def clusterer(self) -> Clusterer:
         return self.window.clusterer
@@ -192,50 +195,3 @@ class Pipeline:
     @property
     def fetcher(self) -> Any:
         return self.poller.fetcher
-
-    def load_index(self, *, now: datetime) -> int:
-        """Load the window from the store (``_window.Window.load``)."""
-        return self.window.load(now=now)
-
-    def rebuild_index(self, *, now: datetime, batch: int = 500) -> dict[str, int]:
-        """``ingestor index rebuild`` (``_window.Window.rebuild``)."""
-        return self.window.rebuild(now=now, batch=batch)
-
-    def ingest(
-        self,
-        items: Sequence[tuple[Story, Signature]],
-        *,
-        feed_id: int | None = None,
-        feed_state: FeedState | None = None,
-        now: datetime,
-    ) -> Written:
-        """The write step for a batch (``_write.WriteStep.write``)."""
-        return self.writer.write(items, feed_id=feed_id, feed_state=feed_state, now=now)
-
-    def poll(self, feed: FeedSource, *, now: datetime) -> FeedRunResult:
-        """One poll of one feed (``_poll.Poller.poll``)."""
-        return self.poller.poll(feed, now=now)
-
-    def tick(self, *, now: datetime | None = None) -> list[FeedRunResult]:
-        """Poll every feed that is due (``_poll.Poller.tick``)."""
-        return self.poller.tick(now=now)
-
-    def replay(
-        self,
-        paths: Sequence[Path],
-        *,
-        now: datetime | None = None,
-        batch: int = 200,
-        max_delay_s: float = 1.0,
-        progress: Callable[[int], None] | None = None,
-        on_record: Callable[[Record, int | None], None] | None = None,
-    ) -> ReplaySummary:
-        """Replay files and record streams (``_replay.Replayer.replay``)."""
-        return self.replayer.replay(
-            paths,
-            now=now,
-            batch=batch,
-            max_delay_s=max_delay_s,
-            progress=progress,
-            on_record=on_record,
-        )
