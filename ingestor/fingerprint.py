@@ -32,7 +32,8 @@ Anything that changes what a signature contains (shingle size, permutation count
 selection, boosts, tokens) must change it, so stored signatures of another version are
 recomputed instead of being compared with new ones. ``fp2`` added the language (an ``fp1``
 signature weighed every language's words by English frequencies) and the headline in the
-shingles of short texts.
+shingles of short texts; ``fp3`` boosts names in every cased script ("Łukasz", "Šefčovič",
+"İlham" were not names before).
 """
 
 from __future__ import annotations

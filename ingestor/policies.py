@@ -132,10 +132,11 @@ class ParsePolicy(_Policy):
     max_entries: int = Field(default=500, ge=1)
 
 
-FINGERPRINT_RECIPE = "fp2"
+FINGERPRINT_RECIPE = "fp3"
 """What ``fingerprint`` does with a policy's parameters, as the first part of every signature's
 version: changed whenever ``fingerprint`` or what it relies on (``lexicon``, ``words``) changes
-what a signature holds. ``fp2`` added the language and the headline in short texts' shingles."""
+what a signature holds. ``fp2`` added the language and the headline in short texts' shingles;
+``fp3`` finds names by Unicode letter category (``lexicon``), not by listed letter ranges."""
 
 
 class FingerprintPolicy(_Policy):

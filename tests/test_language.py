@@ -11,7 +11,7 @@ import pytest
 from benchmarks.languages import pseudo_documents
 from ingestor import lexicon
 from ingestor.cluster import Clusterer
-from ingestor.fingerprint import fingerprint
+from ingestor.fingerprint import VERSION, fingerprint
 from ingestor.models import Signature, Story
 from ingestor.words import FUNCTION_WORDS_FILE
 
@@ -172,3 +172,37 @@ def test_two_outlets_german_rewrites_of_one_story_form_one_event() -> None:
     assert clusterer.event_of(0) == clusterer.event_of(2)
     assert clusterer.event_of(1) != clusterer.event_of(0)
     assert clusterer.events == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("Poland's coach named Łukasz Fabiański in goal", {"łukasz", "fabiański"}),
+        ("the talks with Maroš Šefčovič ended", {"maroš", "šefčovič"}),
+        ("a call with President İlham Aliyev in Baku", {"president", "ilham", "aliyev", "baku"}),
+        ("συνάντηση με τον Κυριάκο Μητσοτάκη στην Αθήνα", {"κυριάκο", "μητσοτάκη", "αθήνα"}),
+        ("встреча с министром Сергеем Лавровым в Москве", {"сергеем", "лавровым", "москве"}),
+        ("вона зустрілася з Їжаком і Євгеном", {"їжаком", "євгеном"}),
+    ],
+)
+def test_names_are_capitals_of_any_cased_script(text: str, names: set[str]) -> None:
+    """A capitalized word after a lower-case one is a name by Unicode letter category, not by a
+    list of letter ranges: Polish, Slovak, Turkish, Greek, Russian and Ukrainian names are
+    boosted like English ones (the fingerprint recipe ``fp3``), and a capital that starts the
+    text is not a name."""
+    analysis = lexicon.analyze(text, name_boost=3.0)
+    boosted = {word for word, count in analysis.counts.items() if count > 1}
+    assert boosted == names
+    assert lexicon.tokens("İlham Aliyev") == ["ilham", "aliyev"]
+    assert VERSION.startswith("fp3-")
+
+
+def test_every_cased_letter_is_in_the_scanned_planes() -> None:
+    """Name detection scans Unicode's first planes for cased letters; the running Python's
+    Unicode database has none beyond them."""
+    import sys
+    import unicodedata
+
+    beyond = range(lexicon.CASED_PLANES_END, sys.maxunicode + 1)
+    cased = [cp for cp in beyond if unicodedata.category(chr(cp)) in ("Lu", "Lt", "Ll")]
+    assert cased == []
