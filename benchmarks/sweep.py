@@ -1,7 +1,7 @@
 """Sweep the clustering settings on a labelled stream and print the scores of each setting.
 
     python benchmarks/sweep.py ../shared/datasets/dev/stream.jsonl.gz
-    python benchmarks/sweep.py STREAM --grid rewrite_threshold=0.3,0.35,0.4 --grid name_boost=2,3
+    python benchmarks/sweep.py STREAM --grid join_probability=0.2,0.3,0.4 --grid name_boost=2,3
 
 The stream is normalized once (the slow part, cached next to this script under .cache/), then
 every combination of the grid runs the real ``fingerprint`` and ``Clusterer`` over it in file
@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from ingestor import evaluate, normalize
-from ingestor.cluster import Clusterer, ClusterPolicy
+from ingestor.cluster import Clusterer, ClusterPolicy, ScoreModel
 from ingestor.fingerprint import FingerprintPolicy, fingerprint
 from ingestor.models import Story
+from ingestor.pipeline import StreamClock
 from ingestor.replay import Record, iter_replay
 
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -37,8 +38,9 @@ NOW = "2026-01-01T00:00:00+00:00"
 def load(path: Path) -> tuple[list[Record], list[Story | None]]:
     from datetime import datetime
 
-    # The cache is only good for this stream and this normalization code.
+    # The cache is only good for this stream and this normalization and stream-clock code.
     code = b"".join(p.read_bytes() for p in sorted(Path(normalize.__file__).parent.glob("*.py")))
+    code += Path(sys.modules[StreamClock.__module__].__file__ or "").read_bytes()
     stamp = f"{path.resolve()}:{path.stat().st_mtime}:".encode()
     key = hashlib.sha256(stamp + code).hexdigest()[:16]
     cached = CACHE / f"stories-{key}.pickle"
@@ -63,6 +65,14 @@ def load(path: Path) -> tuple[list[Record], list[Story | None]]:
             )  # fmt: skip
         except Exception:  # an unreadable document is an event of its own
             stories.append(None)
+    # As the replay does: an undated record takes the stream's time, never the wall clock's.
+    clock: StreamClock[int] = StreamClock(now)
+    placed: dict[int, Story] = {}
+    for position, story in enumerate(stories):
+        if story is not None:
+            placed.update((i, s) for s, i in clock.place(story, position))
+    placed.update((i, s) for s, i in clock.flush())
+    stories = [placed.get(i) for i in range(len(stories))]
     CACHE.mkdir(exist_ok=True)
     with cached.open("wb") as fh:
         pickle.dump((records, stories), fh)
@@ -70,10 +80,14 @@ def load(path: Path) -> tuple[list[Record], list[Story | None]]:
 
 
 def run(
-    records: list[Record], stories: list[Story | None], fp: FingerprintPolicy, cp: ClusterPolicy
+    records: list[Record],
+    stories: list[Story | None],
+    fp: FingerprintPolicy,
+    cp: ClusterPolicy,
+    model: ScoreModel | None = None,
 ) -> tuple[evaluate.EvalReport, float]:
     started = time.perf_counter()
-    clusterer = Clusterer(cp, recipe=fp)
+    clusterer = Clusterer(cp, recipe=fp, model=model)
     predicted: list[int | str] = []
     into: dict[int, int] = {}  # merged event -> the event it went into
     next_event = 1
@@ -82,13 +96,13 @@ def run(
             predicted.append(f"unread:{story_id}")
             continue
         signature = fingerprint(story, fp)
-        assignment = clusterer.assign(signature, story.when)
+        assignment = clusterer.assign(signature, story.when, dated=story.dated)
         event_id = assignment.event_id
         if event_id is None:
             event_id, next_event = next_event, next_event + 1
         clusterer.add(
             story_id, event_id, signature, when=story.when, source=story.source,
-            assignment=assignment,
+            assignment=assignment, dated=story.dated,
         )  # fmt: skip
         if assignment.merge_with:  # as the pipeline does; the store's log is ``into`` here
             event_id, merges = clusterer.fold(event_id, assignment.merge_with)

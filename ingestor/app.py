@@ -216,6 +216,13 @@ class Ingestor:
         """An event with every variant; ``NotFound`` when there is none."""
         return self._readable().get_event(event_id)
 
+    def score_description(self) -> dict[str, Any]:
+        """The verification score and the thresholds applied to it (for ``--explain``); opens
+        nothing."""
+        from ingestor.pipeline import score_description
+
+        return score_description(self.settings)
+
     def counts(self) -> dict[str, int]:
         """Rows per table: feeds, stories, events, memberships."""
         return self._readable().counts()
@@ -242,11 +249,16 @@ class Ingestor:
         *,
         assignments: Path | None = None,
         progress: Callable[[int], None] | None = None,
+        story_days: float | None = None,
     ) -> EvalReport:
-        """Score clustering on a labelled stream, on a throwaway store."""
+        """Score clustering on a labelled stream, on a throwaway store (and against story-level
+        labels too, with ``story_days``)."""
         from ingestor.pipeline import evaluate_dataset
 
-        return evaluate_dataset(dataset, self.settings, assignments=assignments, progress=progress)
+        return evaluate_dataset(
+            dataset, self.settings, assignments=assignments, progress=progress,
+            story_days=story_days,
+        )  # fmt: skip
 
     # -- the index and the database ----------------------------------------------------------
     def index_status(self, *, now: datetime | None = None) -> IndexStatus:

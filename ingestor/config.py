@@ -166,6 +166,21 @@ _PATHS: dict[str, tuple[str, ...]] = {
 }
 """Every setting's flat name (``fetch_timeout_s``) -> where it lives (``fetch``, ``timeout_s``)."""
 _PATH_SETTINGS = frozenset({"data_dir", "feeds_file"})
+_RETIRED = {
+    "cluster_rewrite_threshold": "cluster.join_probability",
+    "cluster_time_penalty": "cluster.join_probability",
+    "cluster_merge_threshold": "cluster.merge_probability",
+}
+"""Settings of earlier versions -> what replaced them (the cosine thresholds became the learned
+verification score's probabilities: ``docs/design.md`` §3)."""
+
+
+def _unknown(name: str) -> str:
+    """Why ``name`` is not a setting, in one line."""
+    replaced = _RETIRED.get(name)
+    if replaced is not None:
+        return f"setting {name!r} was replaced by {replaced} (see docs/design.md §3)"
+    return f"unknown setting {name!r}"
 
 
 def setting_names() -> list[str]:
@@ -253,7 +268,7 @@ def _file_layer(path: Path) -> _Values:
             flat[key] = value
     unknown = [name for name in flat if name not in _PATHS]
     if unknown:
-        raise ConfigError(f"{path}: unknown setting {unknown[0]!r}")
+        raise ConfigError(f"{path}: {_unknown(unknown[0])}")
     base = path.resolve().parent
     for name in _PATH_SETTINGS & set(flat):
         if isinstance(flat[name], str) and not Path(flat[name]).is_absolute():
@@ -275,7 +290,7 @@ def _environment_layer(environ: Mapping[str, str]) -> _Values:
             continue
         name = variable[len(ENV_PREFIX) :].lower()
         if name not in _PATHS:
-            raise ConfigError(f"{variable}: unknown setting {name!r}")
+            raise ConfigError(f"{variable}: {_unknown(name)}")
         flat[name] = raw
         origins[name] = variable
     return _Values(_nest(flat), origins)

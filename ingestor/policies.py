@@ -177,25 +177,38 @@ def _exact(value: float) -> str:
 class ClusterPolicy(_Policy):
     """Event assignment's thresholds and limits (``cluster``)."""
 
-    rewrite_threshold: float = Field(default=0.35, gt=0.0, le=1.0)
+    join_probability: float = Field(default=0.3, gt=0.0, lt=1.0)
+    """The verification score (``cluster._score``: the probability that a story and an event
+    are one story, from their cosine and time gap) the best candidate needs for the story to
+    join it."""
+    merge_probability: float = Field(default=0.85, gt=0.0, le=1.0)
+    """A story that joins one event and scores at least this against another candidate asks
+    whether the two are one story that split early: they merge when the two events' centroids
+    score ``join_probability`` against each other without the story
+    (``cluster._decision.same_story``). 1: never."""
+    min_cosine: float = Field(default=0.2, ge=0.0, le=1.0)
+    """However close in time, a story joins on content only at this cosine or more: the best of
+    many unrelated events in a busy window reaches about 0.15 by chance (99 % of pairs of
+    unrelated stories stay under 0.13), and a dense day must not fold its stories together on
+    that."""
     copy_threshold: float = Field(default=0.5, gt=0.0, le=1.0)
     candidate_threshold: float = Field(default=0.1, gt=0.0, lt=1.0)
     """LSH threshold on key-term Jaccard: low, because verification decides."""
+    posted_terms: int = Field(default=10, ge=0, le=200)
+    """Each indexed story is posted under its this many most distinctive terms (the first of
+    its signature's weights); 0: no term postings, the LSH alone finds candidates."""
+    shared_terms: int = Field(default=2, ge=1, le=200)
+    """An event holding a story that shares at least this many of a story's posted terms is a
+    candidate."""
     window_hours: float = Field(default=72.0, gt=0.0, le=24 * 365)
     """Stories only join events within this many hours of their time."""
-    time_penalty: float = Field(default=0.1, ge=0.0, le=1.0)
-    """Added to ``rewrite_threshold`` for a story a whole window away from an event's span
-    (proportionally less for less): see ``cluster._decision.threshold``."""
     prior_docs: int = Field(default=2000, ge=0)
     """``N0``: how many documents' worth of weight the background frequencies carry."""
     max_candidates: int = Field(default=12, ge=1, le=1000)
-    """Events verified per story: those with the most LSH hits (plus every copy's event)."""
+    """Events verified per story from each index (key-term LSH hits, term postings), those with
+    most hits first; every copy's event is verified besides."""
     redundant_copy: float = Field(default=0.8, gt=0.0, le=1.0)
     """A copy at least this alike (shingle Jaccard) with a member is not indexed on its own."""
-    merge_threshold: float = Field(default=0.55, ge=0.0, le=1.0)
-    """A story that joins one event and meets another candidate event's centroid at least this
-    well asks whether the two are one story that split early: they merge if their centroids
-    meet at ``rewrite_threshold`` (``cluster._decision.same_story``). 0: never."""
     canonical: CanonicalRule = "agency"
     source_priority: Words = ()
 

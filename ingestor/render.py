@@ -8,9 +8,10 @@ Does not: read the store or settings; ``cli`` hands it what to show.
 
 from __future__ import annotations
 
+import math
 import re
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -162,18 +163,62 @@ def _variant_json(variant: Variant, canonical: Variant, *, explain: bool) -> dic
     return out
 
 
-def detail_json(detail: EventDetail, *, explain: bool = False) -> dict[str, Any]:
+def detail_json(
+    detail: EventDetail, *, explain: bool = False, score: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     canonical = detail.canonical
-    return event_json(detail.event) | {
+    out = event_json(detail.event) | {
         "variants": [_variant_json(v, canonical, explain=explain) for v in detail.variants],
         "merged": [
             {"event_id": m.gone, "story_id": m.story_id, "merged_at": m.merged_at.isoformat()}
             for m in detail.merges
         ],
     }
+    if explain and score is not None:
+        out["score"] = dict(score)
+    return out
 
 
-def detail_text(detail: EventDetail, *, explain: bool = False) -> str:
+_FEATURE_TEXT = {"cosine": "cosine", "log_gap_days": "ln(1+gap_days)"}
+
+
+def score_text(score: Mapping[str, Any]) -> list[str]:
+    """The verification score as a formula with its weights, and the thresholds applied."""
+    weights: Mapping[str, float] = score["weights"]
+    terms = " ".join(
+        f"{'-' if w < 0 else '+'} {abs(w):.3f}·{_FEATURE_TEXT.get(name, name)}"
+        for name, w in weights.items()
+    )
+    return [
+        f"Verification score, fitted for {score.get('fingerprint') or 'any recipe'}:",
+        f"  p = 1/(1+exp(-({score['bias']:.3f} {terms})))",
+        f"  joins at p >= {score['join_probability']:g} with cosine >= {score['min_cosine']:g}; "
+        f"merges two events at p >= {score['merge_probability']:g};",
+        f"  gap_days is half the {score['window_hours']:g} h window when a time is unknown",
+    ]
+
+
+def _variant_score(signals: Mapping[str, float], score: Mapping[str, Any]) -> str | None:
+    """How one variant's score came about: each weight times its value."""
+    if "cosine" not in signals or "gap_days" not in signals or not signals.get("candidates"):
+        return None
+    values = {
+        "cosine": signals["cosine"],
+        "log_gap_days": math.log1p(max(0.0, signals["gap_days"])),
+    }
+    weights: Mapping[str, float] = score["weights"]
+    parts = [f"{score['bias']:.2f}"] + [
+        f"{w * values.get(n, 0.0):+.2f} ({_FEATURE_TEXT.get(n, n)} {values.get(n, 0.0):.3f})"
+        for n, w in weights.items()
+    ]
+    z = float(score["bias"]) + sum(w * values.get(n, 0.0) for n, w in weights.items())
+    p = 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+    return f"  score: p = {p:.3f} from {' '.join(parts)}"
+
+
+def detail_text(
+    detail: EventDetail, *, explain: bool = False, score: Mapping[str, Any] | None = None
+) -> str:
     event, canonical = detail.event, detail.canonical
     story = canonical.story
     lines = [
@@ -207,12 +252,17 @@ def detail_text(detail: EventDetail, *, explain: bool = False) -> str:
             f"Event {merge.gone} merged into this one at {_time(merge.merged_at)} UTC: story "
             f"{merge.story_id} met both as one story."
         )
+    if explain and score is not None:
+        lines += ["", *score_text(score)]
     if explain:
         for v in detail.variants:
             lines += ["", f"Story {v.story_id} ({_cut(v.story.source, 80)}): joined as {v.reason}"]
             if v.signals:
                 signals = ", ".join(f"{k}={v.signals[k]:g}" for k in sorted(v.signals))
                 lines.append(f"  signals: {signals}")
+                explained = _variant_score(v.signals, score) if score is not None else None
+                if explained:
+                    lines.append(explained)
             if v.story_id == canonical.story_id:
                 lines.append("  this is the canonical story")
                 continue

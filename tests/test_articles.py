@@ -353,8 +353,8 @@ def test_the_seed_outlets_summary_feeds_make_one_event_when_pages_are_read(
     tmp_path: Path, server: FaultServer, below: int
 ) -> None:
     """Five outlets' versions of one story, delivered as 40-word summaries: with their pages
-    read they form one event of five; from the summaries alone they do not (their openings
-    share too little), which is why pages are fetched by default."""
+    read (one page a feed) they form one event of five; from the summaries alone they do not
+    (their openings share too little), which is why pages are fetched by default."""
     urls = seed_feeds(server)
     resolver = StubResolver({f"outlet{n}.test": ["127.0.0.1"] for n in range(len(urls))})
     settings = settings_for(tmp_path, fetch_article_below_words=below)
@@ -362,6 +362,7 @@ def test_the_seed_outlets_summary_feeds_make_one_event_when_pages_are_read(
         for url in urls:
             result = poll(pipeline, url)
             assert result.status == "ok", result.error
+            assert result.counts.articles == (1 if below else 0)
         listed = pipeline.store.list_events(limit=100)
     assert len(urls) == 5
     assert sum(e.size for e in listed) == 5

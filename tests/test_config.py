@@ -300,3 +300,15 @@ def test_an_unknown_flag_is_refused() -> None:
     """A flag naming no setting is refused rather than silently ignored."""
     with pytest.raises(ConfigError, match=r"^setting fetch_timeout "):
         load(None, fetch_timeout=3)
+
+
+def test_a_retired_cluster_setting_names_what_replaced_it(tmp_path: Path) -> None:
+    """The cosine thresholds of earlier versions are refused in the file and the environment
+    with one line naming the probability that replaced each, so an old configuration fails
+    loudly and says how to mend it."""
+    path = tmp_path / "old.toml"
+    path.write_text("[cluster]\nrewrite_threshold = 0.35\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"replaced by cluster\.join_probability"):
+        load_settings(path, environ={})
+    with pytest.raises(ConfigError, match=r"INGESTOR_CLUSTER_MERGE_THRESHOLD: .*merge_probability"):
+        load_settings(None, environ={"INGESTOR_CLUSTER_MERGE_THRESHOLD": "0.5"})

@@ -4,7 +4,9 @@ and in every daemon; unrelated events a roundup covers never merge.
 The stories here are made of invented words, so that every term weighs the same and the
 cosines are set by construction: each event's stories share a core of their own, and the two
 events of one story share a smaller core, too small for either event's first story to join the
-other's, enough for the grown events' centroids to meet."""
+other's, enough for the grown events' centroids to meet. They carry no published time, so the
+score reads their cosines alone (as if half a window apart), and the constructed cosines decide
+as they were built to."""
 
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ def story(number: int, terms: Sequence[str]) -> Story:
     (a story under the recipe's ``short_text`` never does)."""
     return normalize.normalize_article(
         " ".join([*terms, *terms]), is_html=False, title=None, url=f"https://outlet{number}.test/story",
-        source=f"outlet{number}", published=NOW, fetched=NOW,
+        source=f"outlet{number}", published=None, fetched=NOW,
     )  # fmt: skip
 
 
@@ -77,11 +79,11 @@ def feed(clusterer: Clusterer, stories: Sequence[Story], *, start: int = 1) -> l
     for number in range(start, len(stories) + 1):
         item = stories[number - 1]
         signature = fingerprint(item)
-        assignment = clusterer.assign(signature, item.when)
+        assignment = clusterer.assign(signature, item.when, dated=item.dated)
         event_id = assignment.event_id if assignment.event_id is not None else number
         changes.append(
             clusterer.add(number, event_id, signature, when=item.when, source=item.source,
-                          assignment=assignment)
+                          assignment=assignment, dated=item.dated)
         )  # fmt: skip
         _, merges = clusterer.fold(event_id, assignment.merge_with)
         changes.extend(merges)
@@ -99,9 +101,9 @@ def test_a_story_that_shows_two_events_are_one_merges_them() -> None:
     # Split: each event's first story shared too little with the other's.
     assert partition(clusterer, 4) == [1, 1, 3, 3]
     signature = fingerprint(stories[4])
-    assignment = clusterer.assign(signature, NOW)
+    assignment = clusterer.assign(signature, NOW, dated=False)
     assert assignment.merge_with == (3,)
-    assert assignment.signals["second_cosine"] >= ClusterPolicy().merge_threshold
+    assert assignment.signals["second_probability"] >= ClusterPolicy().merge_probability
     changes = feed(clusterer, stories, start=5)
     merges = [c for c in changes if isinstance(c, Merged)]
     assert [(m.into, m.gone.id) for m in merges] == [(1, 3)]  # equal sizes: the older stays
@@ -117,7 +119,9 @@ def test_a_story_that_shows_two_events_are_one_merges_them() -> None:
     expected = sum(probe[t] * total.get(t, 0.0) for t in probe) / math.sqrt(
         sum(x * x for x in total.values())
     )
-    assert clusterer.assign(signature, NOW).signals["cosine"] == pytest.approx(expected, abs=1e-3)
+    assert clusterer.assign(signature, NOW, dated=False).signals["cosine"] == pytest.approx(
+        expected, abs=1e-3
+    )
 
 
 def test_a_roundup_of_two_unrelated_stories_merges_nothing() -> None:
@@ -126,9 +130,9 @@ def test_a_roundup_of_two_unrelated_stories_merges_nothing() -> None:
     clusterer = Clusterer()
     stories = roundup()
     feed(clusterer, stories[:4])
-    assignment = clusterer.assign(fingerprint(stories[4]), NOW)
+    assignment = clusterer.assign(fingerprint(stories[4]), NOW, dated=False)
     assert assignment.event_id in (1, 3)
-    assert assignment.signals["second_cosine"] >= ClusterPolicy().merge_threshold
+    assert assignment.signals["second_probability"] >= ClusterPolicy().merge_probability
     assert assignment.merge_with == ()
     feed(clusterer, stories, start=5)
     assert clusterer.events == 2
@@ -137,7 +141,7 @@ def test_a_roundup_of_two_unrelated_stories_merges_nothing() -> None:
 @pytest.mark.parametrize(
     ("policy", "recipe"),
     [
-        (ClusterPolicy(merge_threshold=0.0), FingerprintPolicy()),
+        (ClusterPolicy(merge_probability=1.0), FingerprintPolicy()),
         (ClusterPolicy(), FingerprintPolicy(short_text=1000)),
     ],
     ids=["switched-off", "story-too-short"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
@@ -298,3 +299,34 @@ def test_the_seed_articles_share_quoted_passages() -> None:
     passages = shared_passages(ani, reuters)
     assert passages
     assert any("not controlled by the West" in p for p in passages)
+
+
+def test_explain_prints_every_weight_of_the_score_and_each_variants_sum() -> None:
+    """``events show --explain`` gives the score's formula with every weight and threshold, and
+    for each variant that was scored, how its probability came about (bias plus each weight
+    times its value), which adds up to the probability it joined with."""
+    from ingestor.app import Ingestor
+    from ingestor.config import Settings
+
+    score = Ingestor(Settings()).score_description()
+    canonical = _story("Quake hits", "A quake hit the coast.")
+    variant = _story("Strong quake", "A strong quake hit the coast today.", source="other.example")
+    cosine, gap = 0.45, 0.2
+    z = score["bias"] + score["weights"]["cosine"] * cosine
+    z += score["weights"]["log_gap_days"] * math.log1p(gap)
+    p = 1 / (1 + math.exp(-z))
+    signals = {"cosine": cosine, "gap_days": gap, "candidates": 2.0, "probability": round(p, 4)}
+    detail = EventDetail(
+        event=event(1, canonical.title),
+        variants=(
+            Variant(10, canonical, 1.0, "new", NOW),
+            Variant(11, variant, round(p, 4), "rewrite", NOW, signals),
+        ),
+    )
+    text = render.detail_text(detail, explain=True, score=score)
+    for weight in (score["bias"], *score["weights"].values()):
+        assert f"{abs(weight):.3f}" in text
+    assert f"joins at p >= {score['join_probability']:g}" in text
+    assert f"score: p = {p:.3f}" in text
+    shown = render.detail_json(detail, explain=True, score=score)
+    assert shown["score"]["weights"] == score["weights"]

@@ -114,12 +114,23 @@ def replay(state: State, paths: tuple[Path, ...], as_json: bool) -> None:
     type=click.Path(path_type=Path, dir_okay=False, writable=True),
     help='Write one {"id": ..., "event_id": ...} line per document here.',
 )
+@click.option(
+    "--story-days",
+    type=click.FloatRange(min=0.0, min_open=True, max=3650.0),
+    metavar="N",
+    help="Also score against story-level labels: a gold event split wherever two consecutive "
+    "documents lie more than N days apart (the datasets README's rule; 3 for gva).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @pass_state
-def eval_(state: State, dataset: Path, assignments: Path | None, as_json: bool) -> None:
+def eval_(
+    state: State, dataset: Path, assignments: Path | None, story_days: float | None, as_json: bool
+) -> None:
     """Score clustering on a labelled JSONL(.gz) stream (B-cubed and pairwise P/R/F1)."""
     with open_app(state) as app, progress(app.count_inputs([dataset]), "evaluating") as step:
-        report = app.evaluate(dataset, assignments=assignments, progress=step)
+        report = app.evaluate(
+            dataset, assignments=assignments, progress=step, story_days=story_days
+        )
     if as_json:
         json_out(report.to_json())
     else:
@@ -162,10 +173,11 @@ def events_show(state: State, event_id: int, explain: bool, as_json: bool) -> No
 
     with open_app(state) as app:
         detail = app.get_event(event_id)
+        score = app.score_description() if explain else None
     if as_json:
-        json_out(render.detail_json(detail, explain=explain))
+        json_out(render.detail_json(detail, explain=explain, score=score))
     else:
-        click.echo(render.detail_text(detail, explain=explain))
+        click.echo(render.detail_text(detail, explain=explain, score=score))
 
 
 # -- index ---------------------------------------------------------------------------------

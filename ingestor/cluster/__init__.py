@@ -53,6 +53,7 @@ from ingestor.cluster._decision import Candidate, Probe, decide
 from ingestor.cluster._index import LSHIndex
 from ingestor.cluster._merges import Merged
 from ingestor.cluster._reconcile import IndexCheck
+from ingestor.cluster._score import ScoreModel, load_model
 from ingestor.policies import ClusterPolicy
 
 __all__ = [
@@ -66,8 +67,10 @@ __all__ = [
     "Member",
     "Merged",
     "Probe",
+    "ScoreModel",
     "Undo",
     "choose_canonical",
     "decide",
+    "load_model",
     "make_index",
 ]

@@ -1,11 +1,20 @@
-"""Candidates: the events a story might join, found through the LSH index and scored.
+"""Candidates: the events a story might join, found through the indexes and scored.
 
 Owns: ``copies`` (the events holding a story whose shingles the LSH index says the story may
-copy, each with its exact Jaccard) and ``by_terms`` (the events the key-term index finds,
-most hits first, up to ``max_candidates`` beyond the copies), and ``score``, which measures
-every signal of ``_decision.Candidate`` against each: the cosine with its centroid, the copy
-Jaccard, and for the events the story meets at ``merge_threshold`` their centroids' cosine with
-the best-ranked one.
+copy, each with its exact Jaccard), ``by_terms`` (the events the key-term LSH index finds, and
+the events holding a story posted under at least ``shared_terms`` of the story's most
+distinctive terms, most hits first, up to ``max_candidates`` from each beyond the copies),
+``posted_terms`` (the terms a story is posted under), and ``score``, which measures every signal
+of ``_decision.Candidate`` against each: the cosine with its centroid, the time gap to its dated
+span, the verification score of the two (``_score``), the copy Jaccard, and for the events the
+story scores ``merge_probability`` against, the score of their centroids with the best-ranked
+one.
+
+Why two key-term indexes: the MinHash LSH at key-term Jaccard 0.1 misses the rewrites that
+share few of their 48 key terms (a 90-word headline and lead, a local report of a shooting):
+27 % of the AllSides pairs and 17 % of the GVA pairs that are one story were never candidates.
+An exact posting of each story under its ten most distinctive terms, with two shared needed,
+finds them at the cost of ten set look-ups (``docs/design.md`` §3.2).
 
 Does not: decide (``_decision``) or change anything. Only events whose span, widened by the
 window on both sides, holds the story's time are candidates.
@@ -15,15 +24,26 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
-from ingestor.cluster._decision import Candidate
+from ingestor.cluster._decision import Candidate, rank
 from ingestor.cluster._index import LSHIndex
+from ingestor.cluster._score import ScoreModel, features, gap_days, span_gap_days
 from ingestor.cluster._state import Window
 from ingestor.models import Signature
 from ingestor.policies import ClusterPolicy
 
-__all__ = ["by_terms", "copies", "score"]
+__all__ = ["by_terms", "copies", "posted_terms", "score"]
+
+
+def posted_terms(policy: ClusterPolicy, signature: Signature) -> list[str]:
+    """The terms a story is posted under: the first ``posted_terms`` of its signature's weights,
+    which the fingerprint orders by distinctiveness (count times background IDF), so the choice
+    is the story's own and the same in every process."""
+    if policy.posted_terms <= 0:
+        return []
+    return list(signature.weights)[: policy.posted_terms]
 
 
 def copies(
@@ -58,8 +78,10 @@ def by_terms(
     when: datetime,
     found: Mapping[int, float],
 ) -> list[int]:
-    """The events beyond ``found`` (the copies' events) that the key-term index finds in the
-    window, most hits first, as many as ``max_candidates``."""
+    """The events beyond ``found`` (the copies' events) that the key-term LSH index finds in
+    the window, most hits first, as many as ``max_candidates``; then as many again of those
+    holding a story that shares ``shared_terms`` of the story's posted terms, most shared
+    first."""
     hits: Counter[int] = Counter()
     if signature.terms and window.story_event:
         for story_id in index.query_terms(signature.terms):
@@ -68,41 +90,87 @@ def by_terms(
                 hits[event_id] += 1
     chosen: list[int] = []
     seen = set(found)
-    for event_id, _ in hits.most_common():
-        if len(seen) >= policy.max_candidates + len(found):
+    _take(policy, window, when, hits, seen, chosen)
+    terms = posted_terms(policy, signature)
+    if terms and window.postings:
+        shared: Counter[int] = Counter()
+        for term in terms:
+            for story_id in window.postings.get(term, ()):
+                shared[story_id] += 1
+        posted: Counter[int] = Counter()
+        for story_id, count in shared.items():
+            if count >= policy.shared_terms:
+                event_id = window.story_event.get(story_id)
+                if event_id is not None and count > posted[event_id]:
+                    posted[event_id] = count
+        _take(policy, window, when, posted, seen, chosen)
+    return chosen
+
+
+def _take(
+    policy: ClusterPolicy,
+    window: Window,
+    when: datetime,
+    hits: Counter[int],
+    seen: set[int],
+    chosen: list[int],
+) -> None:
+    """Add up to ``max_candidates`` events of ``hits`` (most first, the higher id on a tie) that
+    are in the window for ``when`` and not ``seen`` yet."""
+    taken = 0
+    for event_id, _ in sorted(hits.items(), key=lambda item: (-item[1], -item[0])):
+        if taken >= policy.max_candidates:
             break
         if event_id not in seen and window.in_window(window.events[event_id], when):
             seen.add(event_id)
             chosen.append(event_id)
-    return chosen
+            taken += 1
 
 
 def score(
     policy: ClusterPolicy,
+    model: ScoreModel,
     window: Window,
     vector: Mapping[str, float],
+    dated: datetime | None,
     found: Mapping[int, float],
     others: Sequence[int] = (),
 ) -> list[Candidate]:
     """Every signal of each candidate: the copies' events (``found``, with their Jaccard) and
-    ``others``, in that order, which is the order the decision breaks copy ties by."""
+    ``others``, in that order, which is the order the decision breaks copy ties by. ``dated``
+    is the story's time when it is its own (``None``: unknown, the stream's time only)."""
     events = window.events
+    span = policy.window
     order = [*found, *others]
-    cosines = {event_id: events[event_id].cosine(vector) for event_id in order}
-    pairs: dict[int, float | None] = {}
-    if policy.merge_threshold > 0.0 and len(order) > 1:
-        top = max(order, key=lambda e: (cosines[e], e))
-        for event_id in order:
-            if event_id != top and cosines[event_id] >= policy.merge_threshold:
-                pairs[event_id] = events[top].centroid_cosine(events[event_id])
-    return [
-        Candidate(
-            event_id,
-            events[event_id].first,
-            events[event_id].last,
-            cosines[event_id],
-            found.get(event_id, 0.0),
-            pairs.get(event_id),
+    scored = []
+    for event_id in order:
+        event = events[event_id]
+        cosine = event.cosine(vector)
+        gap = gap_days(event.dated, dated, span)
+        probability = model.probability(features(cosine, gap))
+        scored.append(
+            Candidate(
+                event_id,
+                event.first,
+                event.last,
+                cosine,
+                probability,
+                gap,
+                found.get(event_id, 0.0),
+            )
         )
-        for event_id in order
-    ]
+    if policy.merge_probability >= 1.0 or len(scored) < 2:
+        return scored
+    top = events[rank(scored)[0].event_id]
+    out = []
+    for candidate in scored:
+        if candidate.event_id != top.id and candidate.probability >= policy.merge_probability:
+            other = events[candidate.event_id]
+            pair = top.centroid_cosine(other)
+            if pair is not None:
+                gap = span_gap_days(top.dated, other.dated, span)
+                candidate = replace(
+                    candidate, pair_probability=model.probability(features(pair, gap))
+                )
+        out.append(candidate)
+    return out

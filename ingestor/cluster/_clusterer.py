@@ -17,10 +17,11 @@ from datetime import datetime
 
 from ingestor.cluster import _candidates, _merges
 from ingestor.cluster._canonical import Member, choose_canonical
-from ingestor.cluster._decision import Probe, conclusive, decide, redundant, threshold
+from ingestor.cluster._decision import Candidate, Probe, conclusive, decide, redundant
 from ingestor.cluster._index import LSHIndex
 from ingestor.cluster._merges import Merged
 from ingestor.cluster._reconcile import IndexCheck, reconcile
+from ingestor.cluster._score import ScoreModel, load_model
 from ingestor.cluster._state import Event, Window
 from ingestor.cluster._statistics import Statistics
 from ingestor.models import Assignment, IndexedStory, Signature
@@ -58,6 +59,7 @@ class Undo:
     new_event: bool
     previous_span: tuple[datetime, datetime] | None
     previous_newest: datetime | None
+    previous_dated: tuple[datetime, datetime] | None = None
 
 
 class Clusterer:
@@ -69,8 +71,12 @@ class Clusterer:
         *,
         recipe: FingerprintPolicy = DEFAULT_RECIPE,
         index: LSHIndex | None = None,
+        model: ScoreModel | None = None,
     ):
         self.policy = policy
+        self.model = model or load_model()
+        """The verification score (``_score``): the shipped one unless a test or a training run
+        passes its own."""
         self.recipe = recipe
         """The fingerprint recipe of the signatures it is given: their MinHash sizes, and the
         ``short_text`` under which a story (a summary, a teaser) never merges events."""
@@ -87,6 +93,11 @@ class Clusterer:
     def events(self) -> int:
         return len(self._window.events)
 
+    @property
+    def posted(self) -> int:
+        """Stories in the term postings (the indexed ones of the window)."""
+        return len(self._window.posted)
+
     def event_of(self, story_id: int) -> int | None:
         return self._window.story_event.get(story_id)
 
@@ -98,26 +109,40 @@ class Clusterer:
         """The story's TF-IDF unit vector against the statistics of the stories seen so far."""
         return self._stats.vector(signature)
 
-    def threshold(self, event_first: datetime, event_last: datetime, when: datetime) -> float:
-        """The cosine a story at ``when`` needs to join an event spanning ``first..last``."""
-        return threshold(self.policy, event_first, event_last, when)
-
     def redundant(self, reason: str, similarity: float) -> bool:
         """Whether a story that joined this way is left out of the LSH index (see ``add``)."""
         return redundant(self.policy, reason, similarity)
 
-    def assign(self, signature: Signature, when: datetime) -> Assignment:
+    def candidates(
+        self, signature: Signature, when: datetime, *, dated: bool = True
+    ) -> list[Candidate]:
+        """Every candidate event for a story with this signature and time, scored, in the order
+        found (copies first). ``dated``: the time is the story's own (published, or fetched by
+        a poll), not only its place in a stream. Changes nothing."""
+        return self._scored(signature, when, dated, search=True)
+
+    def assign(self, signature: Signature, when: datetime, *, dated: bool = True) -> Assignment:
         """Where a story with this signature and time belongs. Changes nothing."""
-        policy, window = self.policy, self._window
         vector = self.vector(signature)
         probe = Probe(when, len(vector), signature.length >= self.recipe.short_text)
+        scored = self._scored(signature, when, dated, search=False)
+        if not conclusive(self.policy, scored):
+            scored = self._scored(signature, when, dated, search=True)
+        return decide(self.policy, probe, scored)
+
+    def _scored(
+        self, signature: Signature, when: datetime, dated: bool, *, search: bool
+    ) -> list[Candidate]:
+        """The copies' events scored, and with ``search`` the key-term candidates too. A copy
+        so close that it decides (``conclusive``) spares the key-term search."""
+        policy, window = self.policy, self._window
+        vector = self.vector(signature)
         copies = _candidates.copies(window, self.index, signature, when)
-        scored = _candidates.score(policy, window, vector, copies)
-        if conclusive(policy, scored):
-            # A copy this close belongs with its twin: no candidate search can say more.
-            return decide(policy, probe, scored)
-        others = _candidates.by_terms(policy, window, self.index, signature, when, copies)
-        return decide(policy, probe, _candidates.score(policy, window, vector, copies, others))
+        others: list[int] = []
+        if search:
+            others = _candidates.by_terms(policy, window, self.index, signature, when, copies)
+        own = when if dated else None
+        return _candidates.score(policy, self.model, window, vector, own, copies, others)
 
     # -- merging -------------------------------------------------------------------------------
     def plan_merge(self, event_id: int, other: int) -> tuple[int, int] | None:
@@ -147,6 +172,7 @@ class Clusterer:
         reason: str = "",
         similarity: float = 0.0,
         index: bool = True,
+        dated: bool = True,
     ) -> Undo:
         """Put a stored story into the clusterer under ``event_id`` (new or existing).
 
@@ -155,7 +181,8 @@ class Clusterer:
         already finds the event for anything that would find the copy, and syndicated copies
         are most of the traffic. ``reason``/``similarity`` say how it joined when there is no
         ``assignment`` (a story read back from the store). ``index=False``: the LSH index
-        already holds it (a shared index another daemon wrote)."""
+        already holds it (a shared index another daemon wrote). ``dated``: ``when`` is the
+        story's own time, not only its place in a stream (see ``candidates``)."""
         import numpy as np
 
         window = self._window
@@ -167,11 +194,10 @@ class Clusterer:
         event = window.events.get(event_id)
         new_event = event is None
         previous_span = None if event is None else (event.first, event.last)
+        previous_dated = None if event is None else event.dated
         if event is None:
             event = window.events[event_id] = Event(event_id, when, when)
-        else:
-            event.first = min(event.first, when)
-            event.last = max(event.last, when)
+        event.widen(when, dated=dated)
         event.add_vector(vector)
         event.members.append(
             Member(story_id, when, source, signature.length, tuple(signature.credits))
@@ -185,10 +211,14 @@ class Clusterer:
                 window.shingles[story_id] = np.frombuffer(signature.shingles, "<u4")
             if index:
                 self.index.insert(story_id, terms=signature.terms, shingles=signature.shingles)
+            window.post(story_id, _candidates.posted_terms(self.policy, signature))
         previous_newest = window.newest
         if window.newest is None or when > window.newest:
             window.newest = when
-        return Undo(story_id, event_id, vector, terms, new_event, previous_span, previous_newest)
+        return Undo(
+            story_id, event_id, vector, terms, new_event, previous_span, previous_newest,
+            previous_dated,
+        )  # fmt: skip
 
     def undo(self, changes: Iterable[Undo | Merged]) -> None:
         """Take back ``add`` and ``merge`` calls, newest first (their transaction did not
@@ -205,6 +235,7 @@ class Clusterer:
                 del window.events[change.event_id]
             elif change.previous_span is not None:
                 event.first, event.last = change.previous_span
+                event.dated = change.previous_dated
             self._stats.uncount(change.terms)
             window.newest = change.previous_newest
             self._forget(change.story_id)
@@ -215,6 +246,7 @@ class Clusterer:
         window = self._window
         window.story_event.pop(story_id, None)
         window.shingles.pop(story_id, None)
+        window.unpost(story_id)
         if story_id in window.indexed:
             window.indexed.discard(story_id)
             self.index.remove([story_id])
@@ -241,7 +273,7 @@ class Clusterer:
                 continue
             self.add(
                 item.story_id, item.event_id, item.signature, when=item.when, source=item.source,
-                reason=item.reason, similarity=item.similarity, index=index,
+                reason=item.reason, similarity=item.similarity, index=index, dated=item.dated,
             )  # fmt: skip
             count += 1
         self.evict()

@@ -1,31 +1,35 @@
 """The decision: which event a story joins, from its scored candidates alone. Pure.
 
-Owns: ``Candidate`` (one event a story might join, with every signal measured against it),
-``Probe`` (what the decision needs of the story itself), ``decide`` (policy, probe and candidates
-in; an ``Assignment`` with its ``Reason`` out) and the small rules it is made of: the time-raised
-threshold, the identical/near-copy naming, and which copies stay out of the LSH index.
+Owns: ``Candidate`` (one event a story might join, with every signal measured against it and the
+verification score they give), ``Probe`` (what the decision needs of the story itself),
+``decide`` (policy, probe and candidates in; an ``Assignment`` with its ``Reason`` out) and the
+small rules it is made of: the ranking, the identical/near-copy naming, which copies stay out of
+the LSH index, and which other candidates a story shows to be the same story.
 
-Does not: look anything up, compute a similarity or change state. ``_candidates`` finds and
-scores the candidates over the window (``_state``); the clusterer applies the assignment. A new
-signal is a field of ``Candidate``, measured in ``_candidates.score`` and read here.
+Does not: look anything up, compute a similarity or a score, or change state. ``_candidates``
+finds the candidates and measures them (``_score`` turns the measures into a probability); the
+clusterer applies the assignment. A new signal is a feature of ``_score``, measured in
+``_candidates.score`` and carried here in ``Candidate``.
 
-The rules, in order (numbers and the sweeps behind them in ``docs/design.md`` §3):
+The rules, in order (numbers and the runs behind them in ``docs/design.md`` §3):
 
 1. **Redundant copy.** When a candidate holds a member whose shingles the story shares at
    ``redundant_copy`` (0.8) or more, the story is that member's text: it joins that event, as
    ``identical`` (Jaccard 1) or ``near-copy``. No other signal can say more.
-2. **Rewrite.** Otherwise the candidate whose centroid the story's vector meets best joins it
-   when the cosine reaches ``rewrite_threshold`` raised by ``time_penalty`` for a story outside
-   the event's span (``threshold``): a ``rewrite``, or a copy when the shingles agree at
-   ``copy_threshold`` too. Other candidates the story meets at ``merge_threshold`` whose
-   centroids meet the chosen one's at ``rewrite_threshold`` without the story are the same
-   story split early: ``merge_with`` (never for a summary, ``Probe.may_merge``).
+2. **Rewrite.** Otherwise the candidate with the highest verification score (the probability
+   that story and event are one story, from their cosine and time gap) joins it when the score
+   reaches ``join_probability`` and the cosine ``min_cosine``: a ``rewrite``, or a copy when
+   the shingles agree at ``copy_threshold`` too. Other candidates the story scores
+   ``merge_probability`` against, whose centroids score ``join_probability`` against the chosen
+   one's without the story, are the same story split early: ``merge_with`` (never for a
+   summary, ``Probe.may_merge``).
 3. **Copy.** Otherwise the event of the closest copy, when its Jaccard reaches
    ``copy_threshold`` (a copy whose page text is too noisy for the cosine).
 4. **New.** Otherwise the story starts an event.
 
-Ties: candidates rank by cosine, then the higher event id; among equally close copies the one
-found first wins, so ``candidates`` must come in the order they were found (copies first).
+Ties: candidates rank by score, then cosine, then the higher event id; among equally close
+copies the one found first wins, so ``candidates`` must come in the order they were found
+(copies first).
 """
 
 from __future__ import annotations
@@ -44,9 +48,9 @@ __all__ = [
     "conclusive",
     "copy_reason",
     "decide",
+    "rank",
     "redundant",
     "same_story",
-    "threshold",
 ]
 
 
@@ -60,12 +64,17 @@ class Candidate:
     """The event's time span (its members' times)."""
     cosine: float
     """The story's TF-IDF vector against the event's centroid."""
+    probability: float = 0.0
+    """The verification score of story and event (``_score``)."""
+    gap_days: float = 0.0
+    """Days between the story's time and the event's dated span (half the window when either
+    is unknown), as the score read it."""
     copy_jaccard: float = 0.0
     """The best shingle Jaccard with one of the event's members (0: no copy of it found)."""
-    pair_cosine: float | None = None
-    """The event's centroid against the best-ranked candidate's, without the story: measured
-    only for the other candidates the story meets at ``merge_threshold`` (where the merge rule
-    reads it), ``None`` elsewhere or when a centroid is empty."""
+    pair_probability: float | None = None
+    """The score of the event's centroid against the best-ranked candidate's, without the story:
+    measured only for the other candidates the story scores ``merge_probability`` against (where
+    the merge rule reads it), ``None`` elsewhere or when a centroid is empty."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +88,9 @@ class Probe:
     """Whether the story is long enough to merge events (not a summary or a teaser)."""
 
 
-def threshold(policy: ClusterPolicy, first: datetime, last: datetime, when: datetime) -> float:
-    """The cosine a story at ``when`` needs to join an event spanning ``first..last``:
-    ``rewrite_threshold``, raised by up to ``time_penalty`` as the story lies further outside
-    the event's span, in proportion to the window. Stories of the same day join at the base
-    threshold; a look-alike two days later (the same president's next visit) needs clearly
-    more in common."""
-    inside = first <= when <= last
-    gap = 0.0 if inside else min(abs(when - first), abs(when - last)) / policy.window
-    return policy.rewrite_threshold + policy.time_penalty * min(1.0, gap)
+def rank(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """Best first: by score, then cosine, then the higher event id."""
+    return sorted(candidates, key=lambda c: (c.probability, c.cosine, c.event_id), reverse=True)
 
 
 def copy_reason(jaccard: float) -> Reason:
@@ -130,34 +133,43 @@ def decide(policy: ClusterPolicy, probe: Probe, candidates: Sequence[Candidate])
     if copy is not None and _redundant_copy(policy, copy):
         jaccard = round(copy.copy_jaccard, 4)
         signals = {
+            "probability": round(copy.probability, 4),
             "cosine": round(copy.cosine, 4),
+            "gap_days": round(copy.gap_days, 3),
             "copy_jaccard": jaccard,
             "candidates": float(len(candidates)),
         }
         return Assignment(copy.event_id, copy_reason(copy.copy_jaccard), jaccard, signals)
-    ranked = sorted(candidates, key=lambda c: (c.cosine, c.event_id), reverse=True)
+    ranked = rank(candidates)
     best = ranked[0] if ranked else None
     best_copy = copy.copy_jaccard if copy is not None else 0.0
+    second = ranked[1] if len(ranked) > 1 else None
     signals = {
+        "probability": round(best.probability, 4) if best is not None else 0.0,
         "cosine": round(best.cosine, 4) if best is not None else 0.0,
-        "second_cosine": round(ranked[1].cosine, 4) if len(ranked) > 1 else 0.0,
+        "gap_days": round(best.gap_days, 3) if best is not None else 0.0,
+        "second_probability": round(second.probability, 4) if second is not None else 0.0,
+        "second_cosine": round(second.cosine, 4) if second is not None else 0.0,
         "copy_jaccard": round(best_copy, 4),
         "candidates": float(len(candidates)),
         "terms": float(probe.terms),
     }
-    if best is not None:
-        needed = threshold(policy, best.first, best.last, probe.when)
-        if best.cosine >= needed:
-            signals["copy_jaccard"] = round(best.copy_jaccard, 4)
-            reason: Reason = "rewrite"
-            if best.copy_jaccard >= policy.copy_threshold:
-                reason = copy_reason(best.copy_jaccard)
-            signals["threshold"] = round(needed, 4)
-            also = same_story(policy, ranked[1:]) if probe.may_merge else ()
-            if also:
-                signals["merges"] = float(len(also))
-            return Assignment(best.event_id, reason, round(best.cosine, 4), signals, also)
+    if (
+        best is not None
+        and best.probability >= policy.join_probability
+        and best.cosine >= policy.min_cosine
+    ):
+        signals["copy_jaccard"] = round(best.copy_jaccard, 4)
+        reason: Reason = "rewrite"
+        if best.copy_jaccard >= policy.copy_threshold:
+            reason = copy_reason(best.copy_jaccard)
+        signals["join_probability"] = policy.join_probability
+        also = same_story(policy, ranked[1:]) if probe.may_merge else ()
+        if also:
+            signals["merges"] = float(len(also))
+        return Assignment(best.event_id, reason, round(best.probability, 4), signals, also)
     if copy is not None and best_copy >= policy.copy_threshold:
+        signals["probability"] = round(copy.probability, 4)
         signals["cosine"] = round(copy.cosine, 4)
         return Assignment(copy.event_id, copy_reason(best_copy), round(best_copy, 4), signals)
     return Assignment(None, "new", 0.0, signals)
@@ -165,18 +177,19 @@ def decide(policy: ClusterPolicy, probe: Probe, candidates: Sequence[Candidate])
 
 def same_story(policy: ClusterPolicy, others: Sequence[Candidate]) -> tuple[int, ...]:
     """The other candidates (ranked, best first) that are the same story as the one the story
-    joins: the story meets them at ``merge_threshold`` (so the question is worth asking), and
-    their centroids meet the joined event's at ``rewrite_threshold`` *without* this story, as
-    a story must to join an event. Two events that split early (their first stories shared too
-    little) pass once each has grown towards the whole story; a roundup that covers two
-    unrelated stories meets both, but cannot make them meet each other."""
-    if policy.merge_threshold <= 0.0:
+    joins: the story scores ``merge_probability`` against them (so the question is worth
+    asking), and their centroids score ``join_probability`` against the joined event's
+    *without* this story, as a story must to join an event. Two events that split early (their
+    first stories shared too little) pass once each has grown towards the whole story; a roundup
+    that covers two unrelated stories scores high against both, but cannot make them meet each
+    other."""
+    if policy.merge_probability >= 1.0:
         return ()
     same = []
     for candidate in others:
-        if candidate.cosine < policy.merge_threshold:
+        if candidate.probability < policy.merge_probability:
             break  # ranked, best first
-        pair = candidate.pair_cosine
-        if pair is not None and pair >= policy.rewrite_threshold:
+        pair = candidate.pair_probability
+        if pair is not None and pair >= policy.join_probability:
             same.append(candidate.event_id)
     return tuple(same)

@@ -28,6 +28,7 @@ class Merged:
     """The folded event as it was (its object, no longer mutated)."""
     previous_span: tuple[datetime, datetime]
     members_before: int
+    previous_dated: tuple[datetime, datetime] | None = None
 
 
 def plan(window: Window, event_id: int, other: int) -> tuple[int, int] | None:
@@ -69,14 +70,14 @@ def merge(window: Window, into: int, gone: int) -> Merged | None:
     if kept is None:
         kept = events[into] = Event(into, folded.first, folded.last)
         # renamed, not merged: an undo must leave no empty ``into`` behind
-    span = (kept.first, kept.last)
+    span, dated = (kept.first, kept.last), kept.dated
     before = len(kept.members)
     kept.fold_in(folded.centroid)
-    kept.first, kept.last = min(kept.first, folded.first), max(kept.last, folded.last)
+    kept.fold_span(folded)
     kept.members.extend(folded.members)
     for member in folded.members:
         window.story_event[member.story_id] = into
-    return Merged(into, folded, span, before)
+    return Merged(into, folded, span, before, dated)
 
 
 def unmerge(window: Window, change: Merged) -> None:
@@ -89,6 +90,7 @@ def unmerge(window: Window, change: Merged) -> None:
     else:
         kept.subtract(folded.centroid)
         kept.first, kept.last = change.previous_span
+        kept.dated = change.previous_dated
         del kept.members[change.members_before :]
     events[folded.id] = folded
     for member in folded.members:

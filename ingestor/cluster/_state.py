@@ -1,9 +1,10 @@
 """The state assignment decides over: the window's events, their centroids and members.
 
-Owns: ``Event`` (one event's time span, centroid and members) and ``Window`` (every event of
-the window, which event each story is in, the shingle MinHash of each indexed story for exact
-Jaccard, the newest time seen), with the arithmetic on centroids: a story's vector joins or
-leaves one, two centroids are compared or folded together.
+Owns: ``Event`` (one event's time span, the span of its dated members, centroid and members)
+and ``Window`` (every event of the window, which event each story is in, the shingle MinHash of
+each indexed story for exact Jaccard, the term postings, the newest time seen), with the
+arithmetic on centroids: a story's vector joins or leaves one, two centroids are compared or
+folded together.
 
 Does not: decide anything (``_decision``), search the LSH index (``_candidates``) or weigh terms
 (``_statistics``). A centroid is the sum of its members' unit vectors, with its squared norm
@@ -13,7 +14,7 @@ kept alongside so that a cosine costs one pass over the story's terms.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -35,6 +36,24 @@ class Event:
     centroid: dict[str, float] = field(default_factory=dict)
     norm2: float = 0.0
     members: list[Member] = field(default_factory=list)
+    dated: tuple[datetime, datetime] | None = None
+    """The span of the members whose time is their own (published, or fetched by a poll):
+    what the score's time gap is measured against; ``None`` when no member has one."""
+
+    def widen(self, when: datetime, *, dated: bool) -> None:
+        """Take a member at ``when`` into the spans."""
+        self.first = min(self.first, when)
+        self.last = max(self.last, when)
+        if dated:
+            span = self.dated
+            self.dated = (when, when) if span is None else (min(span[0], when), max(span[1], when))
+
+    def fold_span(self, other: Event) -> None:
+        """Take another event's spans into this one's (a merge)."""
+        self.first, self.last = min(self.first, other.first), max(self.last, other.last)
+        a, b = self.dated, other.dated
+        if b is not None:
+            self.dated = b if a is None else (min(a[0], b[0]), max(a[1], b[1]))
 
     def cosine(self, vector: Mapping[str, float]) -> float:
         """The cosine between a unit vector and this event's centroid."""
@@ -90,6 +109,23 @@ class Window:
         self.indexed: set[int] = set()
         """Stories this process expects in the LSH index (not the redundant copies)."""
         self.newest: datetime | None = None
+        self.postings: dict[str, set[int]] = {}
+        """Term -> the indexed stories posted under it (``ClusterPolicy.posted_terms``)."""
+        self.posted: dict[int, tuple[str, ...]] = {}
+        """Story -> the terms it is posted under, to take it out again."""
+
+    def post(self, story_id: int, terms: Iterable[str]) -> None:
+        posted = self.posted[story_id] = tuple(terms)
+        for term in posted:
+            self.postings.setdefault(term, set()).add(story_id)
+
+    def unpost(self, story_id: int) -> None:
+        for term in self.posted.pop(story_id, ()):
+            stories = self.postings.get(term)
+            if stories is not None:
+                stories.discard(story_id)
+                if not stories:
+                    del self.postings[term]
 
     def in_window(self, event: Event, when: datetime) -> bool:
         window = self.window

@@ -56,6 +56,14 @@ class Story:
         """The time the story counts as news: published, falling back to fetched."""
         return self.published if self.published is not None else self.fetched
 
+    @property
+    def dated(self) -> bool:
+        """Whether ``when`` is the story's own time. A story without a published time counts at
+        its fetch time (a poll) or at the stream's time (a replay), which places it in the
+        stream but says little about when it happened: verification then treats its distance
+        to any event as unknown (``cluster._score``)."""
+        return self.published is not None
+
 
 _SIG_HEADER = struct.Struct("<HHHI")
 
@@ -139,7 +147,7 @@ class Assignment:
     signals: Mapping[str, float] = field(default_factory=dict)
     """Every score computed on the way, for ``events show --explain``."""
     merge_with: tuple[int, ...] = ()
-    """Other candidate events the story resembles as strongly as ``merge_threshold``: one
+    """Other candidate events the story scores as highly as ``merge_probability``: one
     story told in two events that split early. The pipeline asks ``Clusterer.plan_merge``
     about each once the story is in."""
 
@@ -202,6 +210,9 @@ class IndexedStory:
     reason: str = ""
     """How it joined its event (``Assignment.reason``)."""
     similarity: float = 0.0
+    dated: bool = True
+    """Whether ``when`` is the story's own time (it has a published time), not only its place
+    in a stream (``Story.dated``)."""
 
     def __post_init__(self) -> None:
         check_utc(self.when, "when")

@@ -26,7 +26,7 @@ The write step (``_write``), for a batch::
                                                             # committed since we last looked
         for story, signature:
             found = tx.find_story(guid, url, external id, source + content hash)
-            assignment = clusterer.assign(signature, story.when) if found is None   # cluster/
+            assignment = clusterer.assign(signature, when, dated) if found is None  # cluster/
             decision = decide(found, story, assignment)     # _decide: pure; duplicate, edit,
                                                             # new (joins or starts an event), merge
             apply(decision):  duplicate: nothing | edit: tx.update_story (a revision)
@@ -48,7 +48,8 @@ Owns: ``Pipeline``, the composition of the parts beside this module, each one co
 * ``_window``: the clusterer's window over the store (load at start-up, catch-up before each
   write, ``index rebuild``, and ``survey`` for ``index status``);
 * ``_decide``: the pure write decision; ``_write``: the write step that applies it;
-* ``_poll``: polls and ticks; ``_replay``: replays and ``evaluate_dataset``;
+* ``_poll``: polls and ticks; ``_replay``: replays and ``evaluate_dataset``, with ``_clock``
+  giving replayed stories without a time the stream's time;
 * ``_stages``: what runs in a budget worker, and the write and replay results.
 
 Does not: open itself on behalf of a command. ``ingestor.app`` opens exactly what each operation
@@ -62,8 +63,9 @@ from datetime import datetime
 from typing import Any
 
 from ingestor.budget import BudgetRunner
-from ingestor.cluster import Clusterer
+from ingestor.cluster import Clusterer, load_model
 from ingestor.config import Settings
+from ingestor.pipeline._clock import StreamClock
 from ingestor.pipeline._decide import WriteDecision, decide
 from ingestor.pipeline._poll import Poller
 from ingestor.pipeline._replay import Replayer, evaluate_dataset
@@ -77,11 +79,13 @@ __all__ = [
     "IndexStatus",
     "Pipeline",
     "ReplaySummary",
+    "StreamClock",
     "WriteDecision",
     "Written",
     "article_story",
     "decide",
     "evaluate_dataset",
+    "score_description",
     "survey",
     "utcnow",
 ]
@@ -195,3 +199,15 @@ class Pipeline:
     @property
     def fetcher(self) -> Any:
         return self.poller.fetcher
+
+
+def score_description(settings: Settings) -> dict[str, Any]:
+    """The verification score as ``events show --explain`` prints it: the shipped model's bias,
+    weights and recipe, with the thresholds the settings apply to it."""
+    policy = settings.cluster
+    return load_model().to_json() | {
+        "join_probability": policy.join_probability,
+        "merge_probability": policy.merge_probability,
+        "min_cosine": policy.min_cosine,
+        "window_hours": policy.window_hours,
+    }

@@ -130,6 +130,7 @@ class Window:
                     reason=item.reason,
                     similarity=item.similarity,
                     index=not shared,
+                    dated=item.dated,
                 )
                 if shared and not clusterer.redundant(item.reason, item.similarity):
                     caught.append((item.story_id, item.signature.terms, item.signature.shingles))

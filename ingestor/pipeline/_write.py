@@ -77,7 +77,7 @@ class WriteStep:
                         found = tx.find_story(StoryKey.of(story, feed_id))
                         assignment = None
                         if needs_assignment(found):
-                            assignment = clusterer.assign(signature, story.when)
+                            assignment = clusterer.assign(signature, story.when, dated=story.dated)
                         decision = decide(found, story, assignment)
                         outcomes.append(
                             self._apply(tx, decision, story, signature, feed_id, now, undo)
@@ -137,6 +137,7 @@ class WriteStep:
                 when=story.when,
                 source=story.source,
                 assignment=assignment,
+                dated=story.dated,
             )
         )
         merges: list[Merged] = []

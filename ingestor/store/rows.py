@@ -130,6 +130,7 @@ def index_query() -> Select[Any]:
             stories.c.title,
             memberships.c.reason,
             memberships.c.similarity,
+            stories.c.published,
         )
         .join(memberships, memberships.c.story_id == stories.c.id)
         .where(stories.c.signature.is_not(None))
@@ -152,6 +153,7 @@ def indexed_from_row(row: Row[Any]) -> IndexedStory:
         title=m["title"],
         reason=m["reason"],
         similarity=float(m["similarity"]),
+        dated=m["published"] is not None,
     )
 
 
