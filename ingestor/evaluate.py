@@ -36,9 +36,18 @@ import math
 from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-__all__ = ["EvalReport", "GroupReport", "Scores", "bcubed", "pairwise", "score"]
+__all__ = [
+    "EvalReport",
+    "GroupReport",
+    "Scores",
+    "bcubed",
+    "pairwise",
+    "score",
+    "story_labels",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +94,13 @@ class EvalReport:
     seconds: float
     docs_per_second: float
     """0.0 when ``seconds`` is not positive."""
+    story_days: float | None = None
+    """Set on a report scored against story-level labels (``story_labels``)."""
+    stories: EvalReport | None = None
+    """The same run scored against story-level labels, when asked for."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "overall": self.overall.to_json(),
             "by_dataset": [group.to_json() for group in self.by_dataset],
             "mixed_events": self.mixed_events,
@@ -95,6 +108,11 @@ class EvalReport:
             "seconds": self.seconds,
             "docs_per_second": self.docs_per_second,
         }
+        if self.story_days is not None:
+            out["story_days"] = self.story_days
+        if self.stories is not None:
+            out["story_level"] = self.stories.to_json()
+        return out
 
     def to_table(self) -> str:
         """A fixed-width table for the terminal, one row per group, overall last."""
@@ -108,6 +126,14 @@ class EvalReport:
             f"mixed events: {self.mixed_events}   documents: {self.documents}   "
             f"time: {self.seconds:.1f} s ({self.docs_per_second:.1f} docs/s)"
         )
+        if self.stories is not None and self.stories.story_days is not None:
+            days = f"{self.stories.story_days:g}"
+            rows.append("")
+            rows.append(
+                f"story-level labels (an event split where {days} days pass between two of its "
+                "documents):"
+            )
+            rows.extend(self.stories.to_table().splitlines()[:-1])
         return "\n".join(rows)
 
 
@@ -162,6 +188,30 @@ def score(
         seconds=seconds,
         docs_per_second=n / seconds if seconds > 0 else 0.0,
     )
+
+
+def story_labels(gold: Sequence[str], times: Sequence[datetime | None], days: float) -> list[str]:
+    """Story-level gold labels: each gold event's documents, taken in time order, split wherever
+    two consecutive ones lie more than ``days`` apart (a trial months after a shooting is a new
+    story about the same incident). A document without a time is never split off: it keeps the
+    label of its event's first story. Labels are ``event#1``, ``event#2``, ... by time."""
+    if len(gold) != len(times):
+        raise ValueError(f"lengths differ: {len(gold)} gold labels, {len(times)} times")
+    gap = timedelta(days=days)
+    known = {i: t for i, t in enumerate(times) if t is not None}
+    out = [f"{label}#1" for label in gold]
+    last: dict[str, datetime] = {}
+    part: dict[str, int] = {}
+    for i in sorted(known, key=known.__getitem__):  # stable: equal times keep stream order
+        label, when = gold[i], known[i]
+        previous = last.get(label)
+        if previous is None:
+            part[label] = 1
+        elif when - previous > gap:
+            part[label] += 1
+        last[label] = when
+        out[i] = f"{label}#{part[label]}"
+    return out
 
 
 def _group(name: str, gold: Sequence[str], pred: Sequence[Hashable]) -> GroupReport:

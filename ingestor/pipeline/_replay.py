@@ -4,12 +4,19 @@ and ingest steps as a poll.
 Owns: ``Replayer`` (``ingestor replay``: inputs read by ``ingestor.replay``, batched into the
 write step) and ``evaluate_dataset``, which replays a labelled stream into a throwaway SQLite
 store and scores the events it formed.
+
+Time comes from the stream, never from the wall clock: a story without a published time takes
+the latest one read before it in the same path (``_clock.StreamClock``), and a path that is a
+directory or an archive is replayed in time order, oldest first, once all of it is read (its
+stories are held in memory until then; a large backfill belongs in a JSONL stream, which is
+replayed as it is read). A feed file's entries go oldest first, as in a poll.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,12 +26,13 @@ import structlog
 from ingestor import normalize
 from ingestor.budget import BudgetRunner
 from ingestor.config import Settings
-from ingestor.errors import IngestorError, NormalizeError, ParseError
+from ingestor.errors import IngestorError, NormalizeError, ParseError, ReplayError
 from ingestor.fingerprint import fingerprint
 from ingestor.models import Counts, Signature, Story
+from ingestor.pipeline._clock import StreamClock, in_time_order
 from ingestor.pipeline._stages import ReplaySummary, parse_and_normalize, utcnow
 from ingestor.pipeline._write import WriteStep
-from ingestor.replay import ArticleFile, FeedFile, Record, iter_replay
+from ingestor.replay import ArticleFile, FeedFile, Record, is_collection, iter_replay
 
 if TYPE_CHECKING:
     from ingestor.evaluate import EvalReport
@@ -79,33 +87,49 @@ class Replayer:
             pending.clear()
             records.clear()
 
-        for item in iter_replay(paths):
-            summary.items += 1
-            if progress is not None:
-                progress(1)
-            if isinstance(item, IngestorError):
-                summary.errors += 1
-                summary.error_messages.append(str(item))
-                log.warning("replay_skipped", error=str(item), error_kind=item.kind)
-                continue
-            try:
-                stories, skipped = self._replay_stories(item, now=now)
-            except (ParseError, NormalizeError) as error:
-                summary.errors += 1
-                summary.error_messages.append(f"{item.path}: {error}")
-                log.warning("replay_skipped", path=item.path, error=str(error))
-                if isinstance(item, Record) and on_record is not None:
-                    on_record(item, None)
-                continue
-            if skipped:
-                summary.counts += Counts(skipped=skipped)
-            if stories and not pending:
-                oldest = time.monotonic()
-            for story in stories:
+        def write(ready: list[tuple[Story, Record | None]]) -> None:
+            nonlocal oldest
+            for story, record in ready:
+                if not pending:
+                    oldest = time.monotonic()
                 pending.append((story, fingerprint(story, self.settings.fingerprint)))
-                records.append(item if isinstance(item, Record) else None)
-            if len(pending) >= batch or (pending and time.monotonic() - oldest >= max_delay_s):
-                flush()
+                records.append(record)
+                if len(pending) >= batch or time.monotonic() - oldest >= max_delay_s:
+                    flush()
+
+        for given in paths:
+            clock: StreamClock[Record | None] = StreamClock(now)
+            ordered = is_collection(Path(given))
+            gathered: list[tuple[Story, Record | None]] = []
+            emit = gathered.extend if ordered else write
+            for item in iter_replay([given]):
+                summary.items += 1
+                if progress is not None:
+                    progress(1)
+                if isinstance(item, IngestorError):
+                    summary.errors += 1
+                    summary.error_messages.append(str(item))
+                    log.warning("replay_skipped", error=str(item), error_kind=item.kind)
+                    continue
+                try:
+                    stories, skipped = self._replay_stories(item, now=now)
+                except (ParseError, NormalizeError) as error:
+                    summary.errors += 1
+                    summary.error_messages.append(f"{item.path}: {error}")
+                    log.warning("replay_skipped", path=item.path, error=str(error))
+                    if isinstance(item, Record) and on_record is not None:
+                        on_record(item, None)
+                    continue
+                if skipped:
+                    summary.counts += Counts(skipped=skipped)
+                record = item if isinstance(item, Record) else None
+                ready: list[tuple[Story, Record | None]] = []
+                for story in stories:
+                    ready.extend(clock.place(story, record))
+                emit(in_time_order(ready) if isinstance(item, FeedFile) else ready)
+            emit(clock.flush())
+            if ordered:
+                write(in_time_order(gathered))
         flush()
         self.writer.window.clusterer.evict()
         summary.seconds = time.monotonic() - started
@@ -144,9 +168,12 @@ def evaluate_dataset(
     *,
     assignments: Path | None = None,
     progress: Callable[[int], None] | None = None,
+    story_days: float | None = None,
 ) -> EvalReport:
     """Stream a labelled dataset, in file order, through normalize -> fingerprint -> cluster with
-    a throwaway SQLite store, and score the predicted events against the gold ones."""
+    a throwaway SQLite store, and score the predicted events against the gold ones; with
+    ``story_days``, against story-level labels too (``evaluate.story_labels``). A file that holds
+    no labelled record is a ``ReplayError``, not a perfect score."""
     import json
     import tempfile
 
@@ -163,6 +190,9 @@ def evaluate_dataset(
             )
             # A story's event may have been merged into another after it joined.
             into = {merge.gone: merge.into for merge in pipeline.store.merges_since(0)}
+    if not any(item.event for item, _ in seen):
+        problem = f"; {summary.error_messages[0]}" if summary.error_messages else ""
+        raise ReplayError(f"{path}: no labelled records to score{problem}")
     gold: list[str] = []
     predicted: list[str] = []
     datasets: list[str] = []
@@ -180,4 +210,9 @@ def evaluate_dataset(
     finally:
         if out is not None:
             out.close()
-    return evaluate.score(gold, predicted, datasets, seconds=summary.seconds)
+    report = evaluate.score(gold, predicted, datasets, seconds=summary.seconds)
+    if story_days is None:
+        return report
+    stories = evaluate.story_labels(gold, [item.published for item, _ in seen], story_days)
+    level = evaluate.score(stories, predicted, datasets, seconds=summary.seconds)
+    return replace(report, stories=replace(level, story_days=story_days))

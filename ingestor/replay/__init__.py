@@ -70,6 +70,7 @@ __all__ = [
     "Record",
     "ReplayItem",
     "count_replay",
+    "is_collection",
     "iter_replay",
 ]
 
@@ -128,6 +129,15 @@ def iter_replay(
                 metas[src.directory] = yield from load_sidecar(src, MAX_SIDECAR_BYTES)
             else:
                 yield from _items(src, max_file_bytes, metas.get(src.directory, {}), nested=False)
+
+
+def is_collection(given: Path) -> bool:
+    """Whether a replay path is a collection of files (a directory or an archive), whose stories
+    are replayed in time order, rather than one file or stream read in its own order."""
+    try:
+        return given.is_dir() or given.name.lower().endswith(_ARCHIVES)
+    except OSError:
+        return False
 
 
 def count_replay(paths: Sequence[Path]) -> int | None:
