@@ -9,7 +9,7 @@ stream of the same kinds.
 * ``orders``: the stream in ``--runs`` random orders (seeded, so reruns agree). A held-out stream
   arrives in another order; the spread says how much of a score is the order's luck.
 * ``halves``: the gold events split in two by a hash of their label (ECB+ by topic, so that each
-  topic's two look-alike events stay together), and ``rewrite_threshold``
+  topic's two look-alike events stay together), and ``join_probability``
   (the setting that decides) swept on each half alone. If both halves peak at the same value,
   the default is not an artefact of one half's events.
 * ``summaries``: every story cut to its first N words, as feeds that carry only a summary would
@@ -78,9 +78,9 @@ def halves(
         events = len({records[i].event for i in keep})
         print(f"half {h}: {len(keep)} documents, {events} gold events")
         for value in values:
-            cp = changed(base, rewrite_threshold=value)
+            cp = changed(base, join_probability=value)
             report, _ = run([records[i] for i in keep], [stories[i] for i in keep], fp, cp)
-            print(f"  rewrite_threshold={value}: {summary(report)}", flush=True)
+            print(f"  join_probability={value}: {summary(report)}", flush=True)
 
 
 def summaries(
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mode", choices=["orders", "halves", "summaries", "regold"])
     parser.add_argument("--runs", type=int, default=10, help="orders: how many orders")
     parser.add_argument(
-        "--values", default="0.25,0.3,0.35,0.4,0.45", help="halves: rewrite_threshold values"
+        "--values", default="0.2,0.3,0.4,0.5", help="halves: join_probability values"
     )
     parser.add_argument("--words", default="30,60,120", help="summaries: words kept per story")
     parser.add_argument(

@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path.name}: {len(rows[path])} candidate rows, {found} of them the gold event")
     everything = [row for part in rows.values() for row in part]
     bias, weights = fit(everything, names, args.l2)
-    model = ScoreModel(bias, dict(zip(names, weights, strict=True)), fp.version)
+    unknown = cp.window_hours / 24 / 2  # the expected gap of a pair inside the window
+    model = ScoreModel(bias, dict(zip(names, weights, strict=True)), fp.version, unknown)
     print(
         "fitted:",
         json.dumps(
@@ -149,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         for held in (0, 1):
             train = [row for row in everything if half(row[3]) != held]
             b_half, w_half = fit(train, names, args.l2)
-            half_model = ScoreModel(b_half, dict(zip(names, w_half, strict=True)), fp.version)
+            half_model = ScoreModel(
+                b_half, dict(zip(names, w_half, strict=True)), fp.version, unknown
+            )
             fitted = ", ".join(f"{n} {v:.4f}" for n, v in zip(names, w_half, strict=True))
             print(f"\nhalf {held} held out; fitted on the other: bias {b_half:.4f}, {fitted}")
             for path, (records, stories) in loaded.items():
@@ -178,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             round(bias, 4),
             {n: round(v, 4) for n, v in zip(names, weights, strict=True)},
             fp.version,
+            unknown,
             trained,
         )
         MODEL_FILE.write_text(json.dumps(out.to_json(), indent=2) + "\n", encoding="utf-8")

@@ -194,7 +194,8 @@ def score_text(score: Mapping[str, Any]) -> list[str]:
         f"  p = 1/(1+exp(-({score['bias']:.3f} {terms})))",
         f"  joins at p >= {score['join_probability']:g} with cosine >= {score['min_cosine']:g}; "
         f"merges two events at p >= {score['merge_probability']:g};",
-        f"  gap_days is half the {score['window_hours']:g} h window when a time is unknown",
+        f"  gap_days is {score.get('unknown_gap_days', 1.5):g} when a time is unknown "
+        "(half the window the score was fitted with)",
     ]
 
 

@@ -59,15 +59,18 @@ def test_the_probability_is_monotone_and_its_contributions_add_up(
 
 def test_gaps_are_measured_to_the_dated_span_and_unknown_is_half_the_window() -> None:
     """Inside the span the gap is 0; outside, the days to its nearer end; without a time of
-    the story's own, or an event without dated members, half the window (1.5 days of 3)."""
+    the story's own, or an event without dated members, the model's unknown gap: half the
+    window it was fitted with (1.5 days of 3)."""
     span = (T0, T0 + timedelta(days=1))
-    assert gap_days(span, T0 + timedelta(hours=5), WINDOW) == 0.0
-    assert gap_days(span, T0 + timedelta(days=3), WINDOW) == pytest.approx(2.0)
-    assert gap_days(span, T0 - timedelta(hours=12), WINDOW) == pytest.approx(0.5)
-    assert gap_days(None, T0, WINDOW) == gap_days(span, None, WINDOW) == pytest.approx(1.5)
-    assert span_gap_days(span, (T0 + timedelta(days=2), T0 + timedelta(days=4)), WINDOW) == 1.0
-    assert span_gap_days(span, (T0, T0), WINDOW) == 0.0
-    assert span_gap_days(None, span, WINDOW) == pytest.approx(1.5)
+    unknown = MODEL.unknown_gap_days
+    assert unknown == pytest.approx(WINDOW / timedelta(days=1) / 2)
+    assert gap_days(span, T0 + timedelta(hours=5), unknown) == 0.0
+    assert gap_days(span, T0 + timedelta(days=3), unknown) == pytest.approx(2.0)
+    assert gap_days(span, T0 - timedelta(hours=12), unknown) == pytest.approx(0.5)
+    assert gap_days(None, T0, unknown) == gap_days(span, None, unknown) == pytest.approx(1.5)
+    assert span_gap_days(span, (T0 + timedelta(days=2), T0 + timedelta(days=4)), unknown) == 1.0
+    assert span_gap_days(span, (T0, T0), unknown) == 0.0
+    assert span_gap_days(None, span, unknown) == pytest.approx(1.5)
 
 
 def test_a_story_of_unknown_time_needs_more_than_one_of_the_same_day() -> None:

@@ -140,13 +140,13 @@ def score(
     ``others``, in that order, which is the order the decision breaks copy ties by. ``dated``
     is the story's time when it is its own (``None``: unknown, the stream's time only)."""
     events = window.events
-    span = policy.window
+    unknown = model.unknown_gap_days
     order = [*found, *others]
     scored = []
     for event_id in order:
         event = events[event_id]
         cosine = event.cosine(vector)
-        gap = gap_days(event.dated, dated, span)
+        gap = gap_days(event.dated, dated, unknown)
         probability = model.probability(features(cosine, gap))
         scored.append(
             Candidate(
@@ -168,7 +168,7 @@ def score(
             other = events[candidate.event_id]
             pair = top.centroid_cosine(other)
             if pair is not None:
-                gap = span_gap_days(top.dated, other.dated, span)
+                gap = span_gap_days(top.dated, other.dated, unknown)
                 candidate = replace(
                     candidate, pair_probability=model.probability(features(pair, gap))
                 )

@@ -14,9 +14,11 @@ The score is ``p = 1 / (1 + exp(-(bias + sum(weight[f] * feature[f]))))`` over
   the look-alike of a later week (the same president's next visit) needs much more.
 
 When either time is unknown (a record or an entry without a published time, whose place in the
-stream is only the stream's time), ``d`` is half the window: the expected distance of a pair
-inside the window. Undated stories then join on content alone, as strictly as a pair a day and
-a half apart, never as leniently as a pair of the same day.
+stream is only the stream's time), ``d`` is the model's ``unknown_gap_days``: half the window it
+was fitted with (72 hours), the expected distance of a pair inside that window. Undated stories
+then join on content alone, as strictly as a pair a day and a half apart, never as leniently as
+a pair of the same day; it is the model's constant, so a wider ``window_hours`` setting does not
+make undated stories stricter.
 
 The weights are fitted by ``benchmarks/train_score.py`` on the labelled dev streams
 (``docs/design.md`` §3.3 gives the run and its numbers). The features read the fingerprint's
@@ -47,12 +49,12 @@ _DAY = timedelta(days=1)
 
 
 def gap_days(
-    span: tuple[datetime, datetime] | None, when: datetime | None, window: timedelta
+    span: tuple[datetime, datetime] | None, when: datetime | None, unknown: float
 ) -> float:
-    """Days between ``when`` and the dated ``span`` (0 inside it); half the window when either
-    is unknown (``None``)."""
+    """Days between ``when`` and the dated ``span`` (0 inside it); ``unknown`` when either is
+    unknown (``None``)."""
     if span is None or when is None:
-        return window / _DAY / 2.0
+        return unknown
     first, last = span
     if when < first:
         return (first - when) / _DAY
@@ -62,12 +64,11 @@ def gap_days(
 
 
 def span_gap_days(
-    a: tuple[datetime, datetime] | None, b: tuple[datetime, datetime] | None, window: timedelta
+    a: tuple[datetime, datetime] | None, b: tuple[datetime, datetime] | None, unknown: float
 ) -> float:
-    """Days between two dated spans (0 when they overlap); half the window when either is
-    unknown."""
+    """Days between two dated spans (0 when they overlap); ``unknown`` when either is."""
     if a is None or b is None:
-        return window / _DAY / 2.0
+        return unknown
     if a[1] < b[0]:
         return (b[0] - a[1]) / _DAY
     if b[1] < a[0]:
@@ -88,6 +89,8 @@ class ScoreModel:
     weights: Mapping[str, float]
     fingerprint: str = ""
     """The fingerprint recipe (``FingerprintPolicy.version``) it was fitted for."""
+    unknown_gap_days: float = 1.5
+    """The gap read when a time is unknown: half the window the model was fitted with."""
     trained: Mapping[str, Any] = field(default_factory=dict)
     """How it was fitted: the command, the data, the rows, the held-out check."""
 
@@ -115,6 +118,7 @@ class ScoreModel:
     def to_json(self) -> dict[str, Any]:
         return {
             "fingerprint": self.fingerprint,
+            "unknown_gap_days": self.unknown_gap_days,
             "bias": self.bias,
             "weights": dict(self.weights),
             "trained": dict(self.trained),
@@ -126,6 +130,7 @@ class ScoreModel:
             bias=float(data["bias"]),
             weights={str(k): float(v) for k, v in data["weights"].items()},
             fingerprint=str(data.get("fingerprint", "")),
+            unknown_gap_days=float(data.get("unknown_gap_days", 1.5)),
             trained=dict(data.get("trained", {})),
         )
 

@@ -209,5 +209,4 @@ def score_description(settings: Settings) -> dict[str, Any]:
         "join_probability": policy.join_probability,
         "merge_probability": policy.merge_probability,
         "min_cosine": policy.min_cosine,
-        "window_hours": policy.window_hours,
     }
