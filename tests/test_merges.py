@@ -315,3 +315,58 @@ def test_a_failed_transaction_takes_the_merge_back(database_url: str, tmp_path: 
         assert retried.counts.merges == 1
         assert store.counts()["events"] == 1
         assert_index_matches(pipeline)
+
+
+def test_a_chain_of_merges_in_one_batch_leaves_every_event_consistent(
+    database_url: str, tmp_path: Path
+) -> None:
+    """In one batch a story merges event B into A, and a later story merges A (now holding B)
+    into a larger C. The first merge's kept event is gone by the end of the batch: the write
+    step must set the canonical story of the events that exist, never of A (a ``KeyError`` in
+    the clusterer before), and the store ends with one event holding every story."""
+    from dataclasses import replace as _replace
+
+    texts = [words(f"w{n}", 30) for n in range(11)]
+    stories = [story(n + 1, t) for n, t in enumerate(texts)]
+    with open_pipeline(database_url, tmp_path) as pipeline:
+        clusterer = pipeline.window.clusterer
+        real = clusterer.assign
+        plan: dict[str, tuple[int | None, tuple[int, ...]]] = {}
+
+        def assign(signature: Signature, when: datetime, *, dated: bool = True) -> object:
+            got = real(signature, when, dated=dated)
+            key = next(iter(signature.weights))
+            if key in plan:
+                event_id, merge_with = plan[key]
+                reason = "new" if event_id is None else "rewrite"
+                return _replace(got, event_id=event_id, reason=reason, merge_with=merge_with)
+            return got
+
+        clusterer.assign = assign  # type: ignore[method-assign]
+
+        def first_term(s: Story) -> str:
+            return next(iter(fingerprint(s).weights))
+
+        def batch(members: Sequence[Story], event_id: int | None) -> int:
+            """Put ``members`` into one event (a new one unless given): returns its id."""
+            for s in members:
+                plan[first_term(s)] = (event_id, ())
+                written = pipeline.ingest(items([s]), now=NOW)
+                event_id = written.events[0]
+            assert event_id is not None
+            return event_id
+
+        big = batch(stories[0:5], None)  # C: five stories
+        a = batch(stories[5:7], None)  # A: two
+        b = batch(stories[7:8], None)  # B: one
+        x, y = stories[8], stories[9]
+        plan[first_term(x)] = (a, (b,))  # x joins A and shows A and B are one: B into A
+        plan[first_term(y)] = (big, (a,))  # y joins C and shows C and A are one: A into C
+        written = pipeline.ingest(items([x, y]), now=NOW)
+        assert written.counts.merges == 2
+        listed = pipeline.store.list_events(limit=10)
+        assert [(e.id, e.size) for e in listed] == [(big, 10)]
+        detail = pipeline.store.get_event(big)
+        assert detail.event.canonical_story_id in {v.story_id for v in detail.variants}
+        assert {m.gone for m in detail.merges} == {a}
+        assert [(m.gone, m.into) for m in pipeline.store.merges_since(0)] == [(b, a), (a, big)]

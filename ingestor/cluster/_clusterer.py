@@ -98,6 +98,10 @@ class Clusterer:
         """Stories in the term postings (the indexed ones of the window)."""
         return len(self._window.posted)
 
+    def has_event(self, event_id: int) -> bool:
+        """Whether the window holds ``event_id`` (an event merged away or evicted it does not)."""
+        return event_id in self._window.events
+
     def event_of(self, story_id: int) -> int | None:
         return self._window.story_event.get(story_id)
 

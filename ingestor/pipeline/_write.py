@@ -149,14 +149,18 @@ class WriteStep:
         return _Outcome("new", event_id, new_event, len(merges))
 
     def _touched(self, changes: list[Undo | Merged]) -> set[int]:
-        """The events that gained stories in this transaction, as they are now (a story's
-        event may have been merged into another since it joined)."""
+        """The events that gained stories in this transaction, as they are now. A story's event
+        may have been merged into another since it joined, and so may the event a merge kept:
+        each is followed to where it went, so only events that still exist are named."""
         clusterer = self.window.clusterer
+        went = {c.gone.id: c.into for c in changes if isinstance(c, Merged)}
         touched = set()
         for change in changes:
             event_id = (
                 change.into if isinstance(change, Merged) else clusterer.event_of(change.story_id)
             )
-            if event_id is not None:
+            while event_id in went:
+                event_id = went[event_id]
+            if event_id is not None and clusterer.has_event(event_id):
                 touched.add(event_id)
         return touched
