@@ -22,9 +22,10 @@ A signature has three parts, one per question the clusterer asks:
 
 Hashing: datasketch's default hashes every item with SHA-1 in a Python loop. Here each distinct
 token is hashed once (CRC-32), shingle hashes are combined with numpy, and the resulting 32-bit
-integers go to ``MinHash.update_batch`` with an identity hash function; datasketch still applies
-its own mixing and permutations (scheme ``affine32``). Permutations are computed once per recipe,
-and each thread reuses one cleared ``MinHash`` per permutation count.
+integers are permuted with datasketch's own permutation parameters and mixing (scheme
+``affine32``, identity hash function) in one numpy pass: the values are exactly those of
+``MinHash.update_batch``, which spent most of its time turning the items into a Python list and
+back (a test compares the two).
 
 ``VERSION`` names the recipe: ``FingerprintPolicy.version``, the code's recipe
 (``policies.FINGERPRINT_RECIPE``) and every parameter of the ``[fingerprint]`` settings.
@@ -39,7 +40,6 @@ shingles of short texts; ``fp3`` boosts names in every cased script ("Łukasz", 
 from __future__ import annotations
 
 import re
-import threading
 import zlib
 from collections.abc import Collection
 from functools import lru_cache
@@ -53,7 +53,6 @@ from ingestor.policies import FingerprintPolicy
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
-    from datasketch import MinHash
 
 __all__ = ["VERSION", "FingerprintPolicy", "agency_credits", "fingerprint"]
 
@@ -149,34 +148,45 @@ def _shingle_hashes(
 
 
 @lru_cache(maxsize=8)
-def _template(num_perm: int) -> MinHash:
+def _permutations(num_perm: int) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+    """datasketch's permutation parameters ``(a, b)`` for ``num_perm`` (seed 1, ``affine32``),
+    taken from a MinHash it made, so the values below are exactly datasketch's."""
+    import numpy as np
     from datasketch import MinHash
 
-    return MinHash(num_perm=num_perm, seed=1, hashfunc=int, scheme="affine32")
+    a, b = MinHash(num_perm=num_perm, seed=1, hashfunc=int, scheme="affine32").permutations
+    return np.asarray(a, dtype=np.uint32), np.asarray(b, dtype=np.uint32)
 
 
-_THREAD = threading.local()
-
-
-def _cleared_minhash(num_perm: int) -> MinHash:
-    """A MinHash of ``num_perm`` permutations with no items, reused within a thread:
-    ``MinHash.copy()`` validates the permutations again, which cost more than hashing a
-    story's shingles."""
-    reusable: dict[int, MinHash] = _THREAD.__dict__.setdefault("minhashes", {})
-    m = reusable.get(num_perm)
-    if m is None:
-        m = reusable[num_perm] = _template(num_perm).copy()
-    else:
-        m.clear()
-    return m
+_FMIX32 = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)
+"""The MurmurHash3 32-bit finalizer's shifts and multipliers, which datasketch's ``affine32``
+scheme applies to each input hash before its permutations."""
+_ROWS = 4096
+"""Items permuted at once: bounds the (items x permutations) matrix of a long text."""
 
 
 def _minhash_bytes(items: npt.NDArray[np.uint32], num_perm: int) -> bytes:
+    """The MinHash values of ``items`` (32-bit hashes), as datasketch's
+    ``MinHash(num_perm, seed=1, hashfunc=int, scheme="affine32").update_batch(items)`` computes
+    them, in numpy without the per-item Python calls (``tests/test_fingerprint.py`` checks they
+    are the same bytes)."""
+    import numpy as np
+
     if len(items) == 0:
         return b""
-    m = _cleared_minhash(num_perm)
-    m.update_batch(items.tolist())
-    return bytes(m.hashvalues.astype("<u4").tobytes())
+    a, b = _permutations(num_perm)
+    s1, m1, s2, m2, s3 = (np.uint32(c) for c in _FMIX32)
+    hv = np.asarray(items, dtype=np.uint32)
+    hv = hv ^ (hv >> s1)
+    hv = hv * m1
+    hv = hv ^ (hv >> s2)
+    hv = hv * m2
+    hv = hv ^ (hv >> s3)
+    out = np.full(num_perm, 0xFFFFFFFF, dtype=np.uint32)
+    for start in range(0, len(hv), _ROWS):
+        block = hv[start : start + _ROWS, None] * a + b  # wraps modulo 2**32, as datasketch's
+        np.minimum(out, block.min(axis=0), out=out)
+    return bytes(out.astype("<u4").tobytes())
 
 
 def fingerprint(story: Story, policy: FingerprintPolicy = DEFAULT_POLICY) -> Signature:

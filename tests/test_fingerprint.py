@@ -296,3 +296,37 @@ def test_threads_fingerprinting_at_once_get_the_signatures_of_one_thread() -> No
     assert sorted(results) == [0, 1, 2, 3]
     for signatures in results.values():
         assert signatures == expected * 5
+
+
+@given(
+    items=st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=300),
+    num_perm=st.sampled_from([16, 64, 128]),
+)
+@settings(max_examples=50, deadline=None)
+def test_minhash_values_are_datasketchs_own(items: list[int], num_perm: int) -> None:
+    """The numpy MinHash gives exactly the bytes datasketch's ``update_batch`` gives for the same
+    32-bit items (seed 1, ``affine32``, identity hash), so signatures keep their recipe."""
+    import numpy as np
+    from datasketch import MinHash
+
+    from ingestor.fingerprint import _minhash_bytes
+
+    reference = MinHash(num_perm=num_perm, seed=1, hashfunc=int, scheme="affine32")
+    reference.update_batch(items)
+    mine = _minhash_bytes(np.array(items, dtype=np.uint32), num_perm)
+    assert mine == reference.hashvalues.astype("<u4").tobytes()
+
+
+def test_minhash_of_a_long_text_is_datasketchs_own_across_blocks() -> None:
+    """Past one block of items (a long page's shingles), the values still agree."""
+    import numpy as np
+    from datasketch import MinHash
+
+    from ingestor.fingerprint import _minhash_bytes
+
+    items = np.random.default_rng(7).integers(0, 2**32, size=10_000, dtype=np.uint64)
+    reference = MinHash(num_perm=64, seed=1, hashfunc=int, scheme="affine32")
+    reference.update_batch(items.tolist())
+    assert (
+        _minhash_bytes(items.astype(np.uint32), 64) == reference.hashvalues.astype("<u4").tobytes()
+    )
