@@ -149,3 +149,35 @@ def test_shared_index_gives_the_same_assignments_as_memory(redis_url: str) -> No
         assert run(shared) == run(_index())
     finally:
         shared.clear()
+
+
+def test_the_band_table_answers_as_datasketchs_lsh_does() -> None:
+    """On the same MinHash values, with datasketch's band split, the in-memory band table finds
+    exactly the stories datasketch's ``MinHashLSH`` finds, and forgets removed ones."""
+    import numpy as np
+    from datasketch import MinHashLSH
+
+    from ingestor.cluster._bands import BandTable
+    from ingestor.cluster._index import _band_params
+
+    rng = np.random.default_rng(3)
+    bands, rows = _band_params(0.1, 128)
+    base = rng.integers(0, 2**32, size=(40, 128), dtype=np.uint64).astype(np.uint32)
+    # Near neighbours of a few rows share some values with them (and so some bands).
+    stories = [base[i % 40].copy() for i in range(200)]
+    for values in stories[40:]:
+        change = rng.random(128) < rng.uniform(0.3, 0.95)
+        values[change] = rng.integers(0, 2**32, size=int(change.sum()), dtype=np.uint64)
+    reference = MinHashLSH(num_perm=128, params=(bands, rows))
+    table = BandTable(bands, rows)
+    for story_id, values in enumerate(stories):
+        raw = values.astype("<u4").tobytes()
+        reference.insert(story_id, lean(raw))
+        table.insert(story_id, raw)
+    for story_id in range(0, 200, 7):
+        reference.remove(story_id)
+        table.remove(story_id)
+    for values in stories[:60]:
+        raw = values.astype("<u4").tobytes()
+        assert table.query(raw) == set(reference.query(lean(raw)))
+    assert len(table) == len([k for k in range(200) if k % 7])

@@ -1,9 +1,10 @@
 """The two MinHash-LSH indexes the clusterer asks for candidates, in memory or in Redis.
 
-Owns: ``LSHIndex``: one datasketch ``MinHashLSH`` over shingle MinHashes (copies, threshold
-``copy_threshold``) and one over key-term MinHashes (rewrite candidates, ``candidate_threshold``),
-keyed by story id, with datasketch's own storage: a dict in memory by default, or Redis
-(``index_url``) when several daemons share one index.
+Owns: ``LSHIndex``: one LSH index over shingle MinHashes (copies, threshold ``copy_threshold``)
+and one over key-term MinHashes (rewrite candidates, ``candidate_threshold``), keyed by story id,
+with datasketch's band split for each threshold: in memory a ``_bands.BandTable`` each (the
+default), or datasketch ``MinHashLSH`` indexes in Redis (``index_url``) when several daemons
+share one index.
 
 Does not: decide anything, or hold event state. Inputs are the MinHash bytes of ``Signature``
 values; outputs are story ids.
@@ -28,6 +29,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ingestor.cluster._bands import BandTable
 from ingestor.errors import IndexError_
 
 if TYPE_CHECKING:
@@ -89,8 +91,14 @@ class LSHIndex:
             f"{namespace}:c{copy_threshold:g}:t{candidate_threshold:g}:p{self.copy_perm}-{num_perm}"
         )
         self._pending: dict[int, tuple[bytes, bytes]] = {}
-        self._copy, self._terms = self._pair(url)
-        self._local_copy, self._local_terms = self._pair("") if url else (self._copy, self._terms)
+        copy_threshold, candidate_threshold = self._thresholds
+        self._local_copy = BandTable(*_band_params(copy_threshold, self.copy_perm))
+        self._local_terms = BandTable(*_band_params(candidate_threshold, self.num_perm))
+        """In memory mode, the index itself; with Redis, this batch's inserts until ``commit``."""
+        self._copy: MinHashLSH | None = None
+        self._terms: MinHashLSH | None = None
+        if url:
+            self._copy, self._terms = self._pair(url)
 
     def _pair(self, url: str) -> tuple[MinHashLSH, MinHashLSH]:
         from datasketch import MinHashLSH
@@ -98,13 +106,11 @@ class LSHIndex:
         copy_threshold, candidate_threshold = self._thresholds
         copy_params = _band_params(copy_threshold, self.copy_perm)
         terms_params = _band_params(candidate_threshold, self.num_perm)
-        configs: list[dict[str, Any]] = [{"type": "dict"}, {"type": "dict"}]
-        if url:
-            params = _redis_params(url)
-            configs = [
-                {"type": "redis", "basename": f"{self.namespace}:{kind}:".encode(), "redis": params}
-                for kind in ("copy", "terms")
-            ]
+        params = _redis_params(url)
+        configs: list[dict[str, Any]] = [
+            {"type": "redis", "basename": f"{self.namespace}:{kind}:".encode(), "redis": params}
+            for kind in ("copy", "terms")
+        ]
         try:
             return (
                 MinHashLSH(num_perm=self.copy_perm, params=copy_params, storage_config=configs[0]),
@@ -116,21 +122,21 @@ class LSHIndex:
     # -- writing -------------------------------------------------------------------------------
     def insert(self, story_id: int, *, terms: bytes, shingles: bytes) -> None:
         if terms:
-            self._local_terms.insert(story_id, lean(terms))
+            self._local_terms.insert(story_id, terms)
         if shingles:
-            self._local_copy.insert(story_id, lean(shingles))
+            self._local_copy.insert(story_id, shingles)
         if self.shared:
             self._pending[story_id] = (terms, shingles)
 
     def remove(self, story_ids: Iterable[int]) -> None:
         for story_id in story_ids:
-            if self.shared and story_id in self._pending:
-                self._pending.pop(story_id)
-                self._remove(self._local_copy, story_id)
-                self._remove(self._local_terms, story_id)
+            self._local_copy.remove(story_id)
+            self._local_terms.remove(story_id)
+            if self._pending.pop(story_id, None) is not None:
                 continue
-            self._remove(self._copy, story_id)
-            self._remove(self._terms, story_id)
+            if self._copy is not None and self._terms is not None:
+                self._remove(self._copy, story_id)
+                self._remove(self._terms, story_id)
 
     @staticmethod
     def _remove(lsh: MinHashLSH, story_id: int) -> None:
@@ -144,7 +150,7 @@ class LSHIndex:
 
     def commit(self) -> int:
         """Send pending inserts to the shared index (after the store committed them)."""
-        if not self.shared or not self._pending:
+        if self._copy is None or self._terms is None or not self._pending:
             return 0
         pending, self._pending = self._pending, {}
         try:
@@ -159,8 +165,8 @@ class LSHIndex:
             raise IndexError_(f"LSH index write failed: {e}") from e
         finally:
             for story_id in pending:
-                self._remove(self._local_copy, story_id)
-                self._remove(self._local_terms, story_id)
+                self._local_copy.remove(story_id)
+                self._local_terms.remove(story_id)
         return len(pending)
 
     def ensure(self, stories: Iterable[tuple[int, bytes, bytes]]) -> int:
@@ -169,7 +175,7 @@ class LSHIndex:
         the stories other processes committed, so the index heals whatever its writer could not
         do (a writer without the shared index, a Redis that lost recent writes). Returns how
         many were missing."""
-        if not self.shared:
+        if self._copy is None or self._terms is None:
             return 0
         wanted = [item for item in stories if item[2] or item[1]]
         if not wanted:
@@ -191,6 +197,10 @@ class LSHIndex:
 
     def clear(self) -> None:
         """Empty the index (``ingestor index rebuild``)."""
+        if not self.shared:
+            self._local_copy.clear()
+            self._local_terms.clear()
+            return
         for story_id in self.story_ids():
             self.remove([story_id])
 
@@ -201,33 +211,40 @@ class LSHIndex:
     def query_terms(self, terms: bytes) -> list[int]:
         return self._query(self._terms, self._local_terms, terms)
 
-    def _query(self, shared: MinHashLSH, local: MinHashLSH, values: bytes) -> list[int]:
+    def _query(self, shared: MinHashLSH | None, local: BandTable, values: bytes) -> list[int]:
         if not values:
             return []
-        minhash = lean(values)
-        if not self.shared:
-            return list(local.query(minhash))
+        if shared is None:
+            return list(local.query(values))
         try:
-            found = _pipelined_query(shared, minhash)
+            found = _pipelined_query(shared, lean(values))
         except Exception as e:
             raise IndexError_(f"LSH index query failed: {e}") from e
         if self._pending:
-            found.update(local.query(minhash))
+            found.update(local.query(values))
         return list(found)
 
     def story_ids(self) -> set[int]:
         """Every story id in the index (either part)."""
+        if self._copy is None or self._terms is None:
+            return set(self._local_copy) | set(self._local_terms)
         try:
             found: set[int] = set()
             for lsh in (self._copy, self._terms):
                 for key in lsh.keys.keys():  # noqa: SIM118 - a datasketch storage, not a dict
-                    found.add(pickle.loads(key) if self.shared else key)  # noqa: S301 - own keys
+                    found.add(pickle.loads(key))  # noqa: S301 - own keys
             return found | set(self._pending)
         except Exception as e:
             raise IndexError_(f"LSH index read failed: {e}") from e
 
     def __contains__(self, story_id: int) -> bool:
-        return story_id in self._pending or story_id in self._copy or story_id in self._terms
+        if story_id in self._pending or story_id in self._local_copy:
+            return True
+        if story_id in self._local_terms:
+            return True
+        if self._copy is None or self._terms is None:
+            return False
+        return story_id in self._copy or story_id in self._terms
 
 
 # datasketch's Redis storage sends one round trip per band, both for queries (its query buffer
