@@ -79,6 +79,9 @@ class Replayer:
             if not pending:
                 return
             written = self.writer.write(pending, now=now)
+            # The window moves with the stream: events quiet for longer than it are let go
+            # after every batch, so memory follows the window, not the length of the replay.
+            self.writer.window.clusterer.evict()
             summary.counts += written.counts
             if on_record is not None:
                 for position, record in enumerate(records):
@@ -131,7 +134,6 @@ class Replayer:
             if ordered:
                 write(in_time_order(gathered))
         flush()
-        self.writer.window.clusterer.evict()
         summary.seconds = time.monotonic() - started
         return summary
 
