@@ -523,6 +523,91 @@ def test_the_canonical_choice_ignores_member_order(order: list[int], rule: str) 
     assert choose_canonical(shuffled, rule) == choose_canonical(members, rule)  # type: ignore[arg-type]
 
 
+def _scan_canonical(members: list[Member], rule: str, priority: tuple[str, ...] = ()) -> int:
+    """The canonical policy as a plain scan over every member: the specification that the
+    incremental tally must answer like."""
+    from ingestor.cluster import AGENCY_DOMAINS
+
+    def is_from(source: str, domains: tuple[str, ...]) -> bool:
+        return any(source.lower() == d or source.lower().endswith("." + d) for d in domains)
+
+    def complete(ms: list[Member]) -> int:
+        return min(ms, key=lambda m: (-m.length, m.when, m.story_id)).story_id
+
+    if rule == "earliest":
+        return min(members, key=lambda m: (m.when, m.story_id)).story_id
+    if rule == "priority":
+        for wanted in priority:
+            carried = [m for m in members if is_from(m.source, (wanted.lower(),))]
+            if carried:
+                return min(carried, key=lambda m: (m.when, m.story_id)).story_id
+        return complete(members)
+    if rule == "agency":
+        counts: dict[str, int] = {}
+        first: dict[str, tuple[datetime, int, int]] = {}
+        for m in sorted(members, key=lambda m: (m.when, m.story_id)):
+            carrier = [a for a, doms in AGENCY_DOMAINS.items() if is_from(m.source, doms)]
+            for position, agency in enumerate(dict.fromkeys([*carrier, *m.credits])):
+                counts[agency] = counts.get(agency, 0) + 1
+                first.setdefault(agency, (m.when, m.story_id, position))
+        if counts:
+            agency = min(counts, key=lambda a: (-counts[a], first[a]))
+            own = [m for m in members if is_from(m.source, AGENCY_DOMAINS.get(agency, ()))]
+            if own:
+                return min(own, key=lambda m: (m.when, m.story_id)).story_id
+            reprints = [m for m in members if m.credits[:1] == (agency,)]
+            if reprints:
+                return complete(reprints)
+    return complete(members)
+
+
+_SOURCES = ["reuters.com", "apnews.com", "tass.ru", "a.example", "b.example", "News.Reuters.com"]
+_CREDITS = [(), ("Reuters",), ("AP",), ("TASS", "Reuters"), ("Reuters", "AP")]
+
+
+@st.composite
+def _arbitrary_members(draw: st.DrawFn) -> list[Member]:
+    count = draw(st.integers(1, 25))
+    ids = draw(st.lists(st.integers(1, 10_000), min_size=count, max_size=count, unique=True))
+    return [
+        Member(
+            story_id,
+            NOW + timedelta(minutes=draw(st.integers(0, 5))),
+            draw(st.sampled_from(_SOURCES)),
+            draw(st.integers(10, 14)),
+            draw(st.sampled_from(_CREDITS)),
+        )
+        for story_id in ids
+    ]
+
+
+@given(
+    members=_arbitrary_members(),
+    rule=st.sampled_from(["agency", "earliest", "complete", "priority"]),
+    priority=st.sampled_from([(), ("tass.ru",), ("b.example", "reuters.com")]),
+)
+@settings(max_examples=200, deadline=None)
+def test_the_tally_answers_like_a_scan_of_every_member_as_members_arrive(
+    members: list[Member], rule: str, priority: tuple[str, ...]
+) -> None:
+    """An event's canonical story, asked after each member arrives (as the clusterer asks),
+    is the plain policy's answer over the members so far; so is a whole merged event's."""
+    from ingestor.cluster._state import Event
+
+    event = Event(1, NOW, NOW)
+    for count, member in enumerate(members, 1):
+        event.members.append(member)
+        got = event.canonical(rule, priority)  # type: ignore[arg-type]
+        assert got == _scan_canonical(members[:count], rule, priority)
+    half = len(members) // 2
+    del event.members[half:]  # taken back, as an undone merge does
+    if half:
+        got = event.canonical(rule, priority)  # type: ignore[arg-type]
+        assert got == _scan_canonical(members[:half], rule, priority)
+    event.members = list(reversed(members))  # replaced, as an undone add does
+    assert event.canonical(rule, priority) == _scan_canonical(members, rule, priority)  # type: ignore[arg-type]
+
+
 # -- order independence ------------------------------------------------------------------------
 
 

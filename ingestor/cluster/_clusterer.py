@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ingestor.cluster import _candidates, _merges
-from ingestor.cluster._canonical import Member, choose_canonical
+from ingestor.cluster._canonical import Member
 from ingestor.cluster._decision import Candidate, Probe, conclusive, decide, redundant
 from ingestor.cluster._index import LSHIndex
 from ingestor.cluster._merges import Merged
@@ -107,7 +107,7 @@ class Clusterer:
 
     def canonical(self, event_id: int) -> int:
         event = self._window.events[event_id]
-        return choose_canonical(event.members, self.policy.canonical, self.policy.source_priority)
+        return event.canonical(self.policy.canonical, tuple(self.policy.source_priority))
 
     def vector(self, signature: Signature) -> dict[str, float]:
         """The story's TF-IDF unit vector against the statistics of the stories seen so far."""

@@ -92,6 +92,7 @@ def unmerge(window: Window, change: Merged) -> None:
         kept.first, kept.last = change.previous_span
         kept.dated = change.previous_dated
         del kept.members[change.members_before :]
+        kept.tally = None
     events[folded.id] = folded
     for member in folded.members:
         window.story_event[member.story_id] = folded.id

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ingestor.cluster._canonical import Member
+from ingestor.cluster._canonical import CanonicalRule, Member, Tally
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,6 +39,26 @@ class Event:
     dated: tuple[datetime, datetime] | None = None
     """The span of the members whose time is their own (published, or fetched by a poll):
     what the score's time gap is measured against; ``None`` when no member has one."""
+    tally: tuple[list[Member], int, Tally] | None = field(default=None, repr=False, compare=False)
+    """The canonical choice's tally, the member list it counted and how many of it (see
+    ``canonical``)."""
+
+    def canonical(self, rule: CanonicalRule, priority: tuple[str, ...] = ()) -> int:
+        """The canonical story under ``rule``, at a cost independent of the event's size.
+
+        ``members`` only grows in place (``append``, ``extend``); whatever takes members out
+        shrinks it or replaces the list, and then the tally is counted again from the start."""
+        members, kept = self.members, self.tally
+        if (
+            kept is None or kept[0] is not members or kept[1] > len(members)
+            or kept[2].rule != rule or kept[2].priority != tuple(p.lower() for p in priority)
+        ):  # fmt: skip
+            kept = (members, 0, Tally(rule, priority))
+        tally = kept[2]
+        for member in members[kept[1] :]:
+            tally.add(member)
+        self.tally = (members, len(members), tally)
+        return tally.choose()
 
     def widen(self, when: datetime, *, dated: bool) -> None:
         """Take a member at ``when`` into the spans."""
