@@ -250,14 +250,15 @@ class Ingestor:
         assignments: Path | None = None,
         progress: Callable[[int], None] | None = None,
         story_days: float | None = None,
+        workers: int = 0,
     ) -> EvalReport:
         """Score clustering on a labelled stream, on a throwaway store (and against story-level
-        labels too, with ``story_days``)."""
+        labels too, with ``story_days``); ``workers`` prepare the inputs as in a replay."""
         from ingestor.pipeline import evaluate_dataset
 
         return evaluate_dataset(
             dataset, self.settings, assignments=assignments, progress=progress,
-            story_days=story_days,
+            story_days=story_days, workers=workers,
         )  # fmt: skip
 
     # -- the index and the database ----------------------------------------------------------

@@ -78,18 +78,33 @@ def run(state: State, once: bool, migrate: bool | None) -> None:
     )
 
 
+_WORKERS = click.option(
+    "--workers",
+    type=click.IntRange(min=0, max=64),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Parse, normalize and fingerprint in N worker processes (each input under the parse "
+    "time budget); 0 runs them in this process. Results are the same for every N.",
+)
+
+
 # -- replay and eval ---------------------------------------------------------------------------
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_WORKERS
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_state
-def replay(state: State, paths: tuple[Path, ...], as_json: bool) -> None:
+def replay(state: State, paths: tuple[Path, ...], workers: int, as_json: bool) -> None:
     """Ingest feed files, article files (text or HTML) and JSONL(.gz) record streams.
 
     Directories are read recursively; archives (.tar, .tar.gz, .zip) are read in place."""
     from ingestor import render
 
-    with open_app(state) as app, progress(app.count_inputs(paths), "replaying") as step:
+    with (
+        open_app(state, budget_workers=workers) as app,
+        progress(app.count_inputs(paths), "replaying") as step,
+    ):
         summary = app.replay(list(paths), progress=step)
     seconds = round(summary.seconds, 2)
     if as_json:
@@ -121,16 +136,23 @@ def replay(state: State, paths: tuple[Path, ...], as_json: bool) -> None:
     help="Also score against story-level labels: a gold event split wherever two consecutive "
     "documents lie more than N days apart (the datasets README's rule; 3 for gva).",
 )
+@_WORKERS
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @pass_state
 def eval_(
-    state: State, dataset: Path, assignments: Path | None, story_days: float | None, as_json: bool
+    state: State,
+    dataset: Path,
+    assignments: Path | None,
+    story_days: float | None,
+    workers: int,
+    as_json: bool,
 ) -> None:
     """Score clustering on a labelled JSONL(.gz) stream (B-cubed and pairwise P/R/F1)."""
     with open_app(state) as app, progress(app.count_inputs([dataset]), "evaluating") as step:
         report = app.evaluate(
-            dataset, assignments=assignments, progress=step, story_days=story_days
-        )
+            dataset, assignments=assignments, progress=step, story_days=story_days,
+            workers=workers,
+        )  # fmt: skip
     if as_json:
         json_out(report.to_json())
     else:

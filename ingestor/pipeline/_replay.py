@@ -15,24 +15,25 @@ replayed as it is read). A feed file's entries go oldest first, as in a poll.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
 
-from ingestor import normalize
 from ingestor.budget import BudgetRunner
 from ingestor.config import Settings
 from ingestor.errors import IngestorError, NormalizeError, ParseError, ReplayError
-from ingestor.fingerprint import fingerprint
 from ingestor.models import Counts, Signature, Story
 from ingestor.pipeline._clock import StreamClock, in_time_order
-from ingestor.pipeline._stages import ReplaySummary, parse_and_normalize, utcnow
+from ingestor.pipeline._stages import Prepared, ReplaySummary, prepare_item, utcnow
 from ingestor.pipeline._write import WriteStep
-from ingestor.replay import ArticleFile, FeedFile, Record, is_collection, iter_replay
+from ingestor.replay import FeedFile, Record, ReplayItem, is_collection, iter_replay
 
 if TYPE_CHECKING:
     from ingestor.evaluate import EvalReport
@@ -40,6 +41,12 @@ if TYPE_CHECKING:
 __all__ = ["Replayer", "evaluate_dataset"]
 
 log = structlog.get_logger()
+
+Tag = tuple[Record | None, Signature]
+"""What rides with a replayed story through the stream clock: its record and signature."""
+AHEAD_PER_WORKER = 4
+"""Inputs prepared ahead of the write step per worker: enough to keep every worker busy, few
+enough that memory stays bounded."""
 
 
 class Replayer:
@@ -90,45 +97,43 @@ class Replayer:
             pending.clear()
             records.clear()
 
-        def write(ready: list[tuple[Story, Record | None]]) -> None:
+        def write(ready: list[tuple[Story, Tag]]) -> None:
             nonlocal oldest
-            for story, record in ready:
+            for story, (record, signature) in ready:
                 if not pending:
                     oldest = time.monotonic()
-                pending.append((story, fingerprint(story, self.settings.fingerprint)))
+                pending.append((story, signature))
                 records.append(record)
                 if len(pending) >= batch or time.monotonic() - oldest >= max_delay_s:
                     flush()
 
         for given in paths:
-            clock: StreamClock[Record | None] = StreamClock(now)
+            clock: StreamClock[Tag] = StreamClock(now)
             ordered = is_collection(Path(given))
-            gathered: list[tuple[Story, Record | None]] = []
+            gathered: list[tuple[Story, Tag]] = []
             emit = gathered.extend if ordered else write
-            for item in iter_replay([given]):
+            for item, prepared in self._prepared(iter_replay([given]), now=now):
                 summary.items += 1
                 if progress is not None:
                     progress(1)
-                if isinstance(item, IngestorError):
+                if isinstance(prepared, IngestorError):
                     summary.errors += 1
-                    summary.error_messages.append(str(item))
-                    log.warning("replay_skipped", error=str(item), error_kind=item.kind)
-                    continue
-                try:
-                    stories, skipped = self._replay_stories(item, now=now)
-                except (ParseError, NormalizeError) as error:
-                    summary.errors += 1
-                    summary.error_messages.append(f"{item.path}: {error}")
-                    log.warning("replay_skipped", path=item.path, error=str(error))
+                    if item is prepared:  # the input itself could not be read
+                        summary.error_messages.append(str(prepared))
+                        log.warning("replay_skipped", error=str(prepared), error_kind=prepared.kind)
+                        continue
+                    assert not isinstance(item, IngestorError)
+                    summary.error_messages.append(f"{item.path}: {prepared}")
+                    log.warning("replay_skipped", path=item.path, error=str(prepared))
                     if isinstance(item, Record) and on_record is not None:
                         on_record(item, None)
                     continue
-                if skipped:
-                    summary.counts += Counts(skipped=skipped)
+                if prepared.skipped:
+                    summary.counts += Counts(skipped=prepared.skipped)
                 record = item if isinstance(item, Record) else None
-                ready: list[tuple[Story, Record | None]] = []
-                for story in stories:
-                    ready.extend(clock.place(story, record))
+                ready: list[tuple[Story, Tag]] = []
+                for story, signature in zip(prepared.stories, prepared.signatures, strict=True):
+                    ready.extend(clock.place(story, (record, signature)))
                 emit(in_time_order(ready) if isinstance(item, FeedFile) else ready)
             emit(clock.flush())
             if ordered:
@@ -137,31 +142,41 @@ class Replayer:
         summary.seconds = time.monotonic() - started
         return summary
 
-    def _replay_stories(
-        self, item: FeedFile | ArticleFile | Record, *, now: datetime
-    ) -> tuple[list[Story], int]:
-        """The stories of one input, and how many of its entries normalization dropped."""
-        if isinstance(item, FeedFile):
-            _, stories, skipped = self.budget.run(
-                parse_and_normalize,
-                item.body,
-                url=item.uri,
-                content_type=None,
-                max_entries=self.settings.parse.max_entries,
-                now=now,
-            )
-            return list(stories), skipped
-        story = normalize.normalize_article(
-            item.text,
-            is_html=item.is_html,
-            title=item.title,
-            url=item.url,
-            source=item.source,
-            published=item.published,
-            fetched=now,
-            external_id=item.id if isinstance(item, Record) else None,
-        )
-        return [story], 0
+    def _prepared(
+        self, items: Iterable[ReplayItem | IngestorError], *, now: datetime
+    ) -> Iterator[tuple[ReplayItem | IngestorError, Prepared | IngestorError]]:
+        """Each input with its stories and signatures (``prepare_item``) or the error that
+        kept it out, in input order. With budget workers, as many inputs are prepared at once as
+        there are workers (each under the parse time budget), a bounded number ahead of the
+        write step; without, one at a time in this thread."""
+        run = partial(
+            self.budget.run, prepare_item, now=now,
+            max_entries=self.settings.parse.max_entries, policy=self.settings.fingerprint,
+        )  # fmt: skip
+
+        def one(
+            item: ReplayItem | IngestorError,
+        ) -> tuple[ReplayItem | IngestorError, Prepared | IngestorError]:
+            if isinstance(item, IngestorError):
+                return item, item
+            try:
+                return item, run(item)
+            except (ParseError, NormalizeError) as error:
+                return item, error
+
+        workers = self.budget.workers
+        if workers <= 1:
+            yield from map(one, items)
+            return
+        with ThreadPoolExecutor(workers, thread_name_prefix="replay") as pool:
+            ahead: deque[Future[tuple[ReplayItem | IngestorError, Prepared | IngestorError]]]
+            ahead = deque()
+            for item in items:
+                ahead.append(pool.submit(one, item))
+                if len(ahead) >= AHEAD_PER_WORKER * workers:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
 
 
 def evaluate_dataset(
@@ -171,11 +186,13 @@ def evaluate_dataset(
     assignments: Path | None = None,
     progress: Callable[[int], None] | None = None,
     story_days: float | None = None,
+    workers: int = 0,
 ) -> EvalReport:
     """Stream a labelled dataset, in file order, through normalize -> fingerprint -> cluster with
     a throwaway SQLite store, and score the predicted events against the gold ones; with
     ``story_days``, against story-level labels too (``evaluate.story_labels``). A file that holds
-    no labelled record is a ``ReplayError``, not a perfect score."""
+    no labelled record is a ``ReplayError``, not a perfect score. ``workers``: budget worker
+    processes that prepare the records (``Replayer._prepared``); the scores are the same."""
     import json
     import tempfile
 
@@ -186,7 +203,7 @@ def evaluate_dataset(
         scratch = settings.model_copy(update={"database_url": f"sqlite:///{Path(tmp) / 'eval.db'}"})
         from ingestor.pipeline import Pipeline
 
-        with Pipeline.open(scratch, migrate=True) as pipeline:
+        with Pipeline.open(scratch, migrate=True, budget_workers=workers) as pipeline:
             summary = pipeline.replay(
                 [path], progress=progress, on_record=lambda item, e: seen.append((item, e))
             )

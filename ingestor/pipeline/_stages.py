@@ -2,7 +2,8 @@
 
 Owns: ``parse_and_normalize`` and ``article_story``, the parts of a poll that read hostile bytes
 and therefore run in a budget worker process (module-level functions, so they pickle by
-reference), and the write and replay results (``Written``, ``ReplaySummary``).
+reference), ``prepare_item``, the same for one replayed input, fingerprints included, and the
+write and replay results (``Written``, ``ReplaySummary``).
 
 Does not: poll, store or cluster; the pipeline's parts beside this module do, with these.
 """
@@ -16,14 +17,19 @@ from datetime import UTC, datetime
 
 from ingestor import charsets, normalize, parse
 from ingestor.errors import NormalizeError
-from ingestor.models import Counts, FeedState, ParsedFeed, Story
+from ingestor.fingerprint import fingerprint
+from ingestor.models import Counts, FeedState, ParsedFeed, Signature, Story
+from ingestor.policies import FingerprintPolicy
+from ingestor.replay import FeedFile, Record, ReplayItem
 
 __all__ = [
+    "Prepared",
     "ReplaySummary",
     "Written",
     "article_story",
     "ms_since",
     "parse_and_normalize",
+    "prepare_item",
     "utcnow",
     "with_title",
 ]
@@ -73,6 +79,35 @@ def parse_and_normalize(
             skipped += 1
     light = ParsedFeed(parsed.title, parsed.link, (), parsed.ttl_s, parsed.warning)
     return light, stories, skipped
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """One replayed input, ready for the write step: its stories in the order read, how many of
+    its entries normalization dropped, and each story's signature."""
+
+    stories: list[Story]
+    skipped: int
+    signatures: list[Signature]
+
+
+def prepare_item(
+    item: ReplayItem, *, now: datetime, max_entries: int, policy: FingerprintPolicy
+) -> Prepared:
+    """Parse (a feed file), normalize and fingerprint one replayed input: what a replay worker
+    runs, in a budget worker process like ``parse_and_normalize``. A signature depends on the
+    text alone, never on the time a stream gives the story later."""
+    if isinstance(item, FeedFile):
+        _, stories, skipped = parse_and_normalize(
+            item.body, url=item.uri, content_type=None, max_entries=max_entries, now=now
+        )
+    else:
+        stories, skipped = [normalize.normalize_article(
+            item.text, is_html=item.is_html, title=item.title, url=item.url, source=item.source,
+            published=item.published, fetched=now,
+            external_id=item.id if isinstance(item, Record) else None,
+        )], 0  # fmt: skip
+    return Prepared(stories, skipped, [fingerprint(story, policy) for story in stories])
 
 
 _PAGE_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
