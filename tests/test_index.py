@@ -151,15 +151,23 @@ def test_shared_index_gives_the_same_assignments_as_memory(redis_url: str) -> No
         shared.clear()
 
 
-def test_the_band_table_answers_as_datasketchs_lsh_does() -> None:
+@pytest.mark.parametrize("fold_min", [None, 16], ids=["dict-part", "folding"])
+def test_the_band_table_answers_as_datasketchs_lsh_does(
+    fold_min: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """On the same MinHash values, with datasketch's band split, the in-memory band table finds
-    exactly the stories datasketch's ``MinHashLSH`` finds, and forgets removed ones."""
+    exactly the stories datasketch's ``MinHashLSH`` finds, and forgets removed ones: with every
+    story still in the dict part, and with stories folded into the sorted arrays as they arrive
+    (removed after folding, inserted again with other values)."""
     import numpy as np
     from datasketch import MinHashLSH
 
+    from ingestor.cluster import _bands
     from ingestor.cluster._bands import BandTable
     from ingestor.cluster._index import _band_params
 
+    if fold_min is not None:
+        monkeypatch.setattr(_bands, "CONSOLIDATE_MIN", fold_min)
     rng = np.random.default_rng(3)
     bands, rows = _band_params(0.1, 128)
     base = rng.integers(0, 2**32, size=(40, 128), dtype=np.uint64).astype(np.uint32)
@@ -181,3 +189,19 @@ def test_the_band_table_answers_as_datasketchs_lsh_does() -> None:
         raw = values.astype("<u4").tobytes()
         assert table.query(raw) == set(reference.query(lean(raw)))
     assert len(table) == len([k for k in range(200) if k % 7])
+    if fold_min is not None:
+        assert table.folded > 0
+    for story_id in range(0, 100, 14):  # back, as a copy of another story
+        raw = stories[story_id + 1].astype("<u4").tobytes()
+        reference.insert(story_id, lean(raw))
+        table.insert(story_id, raw)
+    table.remove(3)
+    reference.remove(3)
+    for values in stories[:60]:
+        raw = values.astype("<u4").tobytes()
+        assert table.query(raw) == set(reference.query(lean(raw)))
+    table.fold()
+    for values in stories[:60]:
+        raw = values.astype("<u4").tobytes()
+        assert table.query(raw) == set(reference.query(lean(raw)))
+    assert sorted(table) == sorted(reference.keys.keys())
