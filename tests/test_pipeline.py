@@ -28,6 +28,7 @@ from ingestor.fetch import Fetcher
 from ingestor.fingerprint import fingerprint
 from ingestor.models import Assignment, Signature, Story, StoryMatch
 from ingestor.pipeline import Pipeline, WriteDecision, decide, utcnow
+from ingestor.pipeline._decide import needs_assignment
 from ingestor.store import Store, WriteTx, open_store
 from tests.faultserver import (
     FaultServer,
@@ -493,3 +494,11 @@ def test_the_write_decision_is_duplicate_edit_new_or_merge() -> None:
     assert decide(None, story, folds).kind == "merge"
     with pytest.raises(ValueError, match="assignment"):
         decide(None, story, None)
+    # Another feed's story under the same URL: the same text is a copy, another text never an
+    # edit but a new variant, stored without the URL the other story holds.
+    other = StoryMatch(story_id=7, event_id=3, matched_on="url", content_hash="old", foreign=True)
+    assert needs_assignment(other, story)
+    assert decide(other, story, joins) == WriteDecision("new", None, 5, joins, variant_of=7)
+    copy = StoryMatch(story_id=7, event_id=3, matched_on="url", content_hash="h", foreign=True)
+    assert not needs_assignment(copy, story)
+    assert decide(copy, story, None) == WriteDecision("duplicate", 7, 3)

@@ -195,6 +195,9 @@ class StoryMatch:
     event_id: int | None
     matched_on: Literal["guid", "url", "external_id", "content"]
     content_hash: str
+    foreign: bool = False
+    """Found by canonical URL only, and stored from another feed than the incoming story's:
+    the same link, but not this feed's story to edit (a variant or a copy of it)."""
 
 
 @dataclass(frozen=True, slots=True)

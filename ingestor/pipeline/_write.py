@@ -14,7 +14,7 @@ Does not: decide (``_decide``, ``cluster``), fetch, parse or fingerprint.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -76,7 +76,7 @@ class WriteStep:
                     for story, signature in items:
                         found = tx.find_story(StoryKey.of(story, feed_id))
                         assignment = None
-                        if needs_assignment(found):
+                        if needs_assignment(found, story):
                             assignment = clusterer.assign(signature, story.when, dated=story.dated)
                         decision = decide(found, story, assignment)
                         outcomes.append(
@@ -123,6 +123,9 @@ class WriteStep:
         assignment = decision.assignment
         assert assignment is not None
         clusterer = self.window.clusterer
+        if decision.variant_of is not None:
+            # Another feed's story has this URL (a unique key): the variant is stored without it.
+            story = replace(story, url=None)
         story_id = tx.insert_story(story, signature, feed_id=feed_id)
         event_id = decision.event_id
         new_event = event_id is None

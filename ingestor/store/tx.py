@@ -36,14 +36,17 @@ __all__ = ["SQLWriteTx", "find_story"]
 
 
 def find_story(conn: Connection, key: StoryKey) -> StoryMatch | None:
-    """The first match by ``(feed_id, guid)``, ``url``, ``external_id``, then content, on
-    ``conn`` (a write transaction's, or a read's when the answer only saves work).
+    """The first match by ``(feed_id, guid)``, the feed's own ``url``, ``external_id``,
+    content, then ``url`` from any other feed, on ``conn`` (a write transaction's, or a read's
+    when the answer only saves work).
 
     A match on ``external_id`` (a replayed record's own id) reports ``matched_on="guid"``: it
-    plays the part of a GUID for records that come without a feed.
+    plays the part of a GUID for records that come without a feed. A match on another feed's
+    URL is last and reports ``foreign=True``: only a story's own feed may edit it, so the
+    pipeline stores a different text under that link as a variant, never as an edit.
     """
     base = (
-        select(stories.c.id, stories.c.content_hash, memberships.c.event_id)
+        select(stories.c.id, stories.c.content_hash, stories.c.feed_id, memberships.c.event_id)
         .select_from(stories.outerjoin(memberships, memberships.c.story_id == stories.c.id))
         .limit(1)
     )
@@ -53,22 +56,29 @@ def find_story(conn: Connection, key: StoryKey) -> StoryMatch | None:
     if key.guid:
         attempts.append(("guid", base.where(feed_match, stories.c.guid == key.guid)))
     if key.url:
+        # A URL is stored once (a unique index): this finds the story of any feed.
         attempts.append(("url", base.where(stories.c.url == key.url)))
     if key.external_id:
         attempts.append(("guid", base.where(stories.c.external_id == key.external_id)))
     same_text = (stories.c.source == key.source, stories.c.content_hash == key.content_hash)
     attempts.append(("content", base.where(*same_text)))
+    foreign: StoryMatch | None = None
     with translated("find_story"):
         for matched_on, query in attempts:
             row = conn.execute(query).first()
-            if row is not None:
-                return StoryMatch(
-                    story_id=row.id,
-                    event_id=row.event_id,
-                    matched_on=matched_on,
-                    content_hash=row.content_hash,
-                )
-    return None
+            if row is None:
+                continue
+            match = StoryMatch(
+                story_id=row.id,
+                event_id=row.event_id,
+                matched_on=matched_on,
+                content_hash=row.content_hash,
+                foreign=matched_on == "url" and row.feed_id != feed_id,
+            )
+            if not match.foreign:
+                return match
+            foreign = match
+    return foreign
 
 
 class SQLWriteTx:
