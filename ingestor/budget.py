@@ -34,7 +34,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
-from ingestor.errors import IngestorError, ParseError, ParseTimeout
+from ingestor.errors import IngestorError, ParseBusy, ParseError, ParseTimeout
 
 __all__ = ["BudgetRunner"]
 
@@ -133,8 +133,10 @@ _CLOSED = object()
 class BudgetRunner:
     """Persistent worker processes that run one call each at a time, under a time budget.
 
-    Thread-safe: each call borrows an idle worker (waiting for one if all are busy; the wait does
-    not count against the budget) and gives it back afterwards.
+    Thread-safe: each call borrows an idle worker and gives it back afterwards. If all are busy
+    it waits for one, at most until the caller's ``deadline`` (``ParseBusy`` after that): the
+    wait counts against the caller's deadline, so documents that use up their budgets in other
+    threads cannot hold a healthy feed's poll for longer than that poll may take.
     """
 
     def __init__(
@@ -163,16 +165,24 @@ class BudgetRunner:
         self.close()
 
     def run(
-        self, fn: Callable[..., T], *args: Any, budget_s: float | None = None, **kwargs: Any
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        budget_s: float | None = None,
+        deadline: float | None = None,
+        **kwargs: Any,
     ) -> T:
         """``fn(*args, **kwargs)`` in a worker; ``ParseTimeout`` if it takes longer than the
-        budget (the worker is killed and replaced)."""
+        budget (the worker is killed and replaced). ``deadline`` (a ``time.monotonic()`` value)
+        bounds the wait for an idle worker: ``ParseBusy`` when none is free before it. The
+        call then has its whole budget (cutting it short would fail a healthy document for
+        the time other documents took)."""
         if self._closed:
             raise RuntimeError("BudgetRunner is closed")
         if self.workers == 0:
             return fn(*args, **kwargs)
         budget = self.budget_s if budget_s is None else budget_s
-        worker = self._idle.get()
+        worker = self._borrow(deadline)
         if worker is _CLOSED:
             self._idle.put(_CLOSED)
             raise RuntimeError("BudgetRunner is closed")
@@ -181,6 +191,15 @@ class BudgetRunner:
             return self._call(worker, fn, args, kwargs, budget)
         finally:
             self._give_back(worker)
+
+    def _borrow(self, deadline: float | None) -> Any:
+        """An idle worker (or ``_CLOSED``), waiting at most until ``deadline``."""
+        if deadline is None:
+            return self._idle.get()
+        try:
+            return self._idle.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise ParseBusy("no parse worker was free before the poll's deadline") from None
 
     def _call(
         self, worker: _Worker, fn: Callable[..., T], args: Any, kwargs: Any, budget: float

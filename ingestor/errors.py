@@ -25,7 +25,8 @@ exception, the log renderer and the CLI's tables use it.
     │   ├── HTTPStatusError         the server answered with an error status (.status_code)
     │   └── TransportError          DNS, connection refused or reset, TLS
     ├── ParseError                  parse.py: the bytes are not a feed we can read
-    │   └── ParseTimeout            the document used up its time budget
+    │   ├── ParseTimeout            the document used up its time budget
+    │   └── ParseBusy               no parse worker came free before the poll's deadline
     ├── NormalizeError              normalize.py: nothing usable left after cleaning
     ├── StoreError                  store/: the database failed or refused
     │   ├── SchemaError             the schema is older (or newer) than this code
@@ -52,6 +53,7 @@ __all__ = [
     "NormalizeError",
     "NotFound",
     "OPMLError",
+    "ParseBusy",
     "ParseError",
     "ParseTimeout",
     "PathEscape",
@@ -133,6 +135,13 @@ class ParseError(IngestorError):
 
 class ParseTimeout(ParseError):
     kind = "parse_timeout"
+
+
+class ParseBusy(ParseError):
+    """Every budget worker stayed busy (with other feeds' documents) until the poll's deadline:
+    nothing is wrong with this feed, which is simply due again."""
+
+    kind = "parse_busy"
 
 
 class NormalizeError(IngestorError):

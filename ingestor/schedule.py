@@ -81,7 +81,8 @@ def plan(
             last_error = f"{err.kind}: {err.message}" if err is not None else "fetch failed"
         else:
             last_status = "parse_error"
-            last_error = f"parse: {parse_error or 'the document is not a feed we can read'}"
+            # ``parse_error`` names its kind already ("parse_timeout: ..."): no second prefix.
+            last_error = parse_error or "parse: the document is not a feed we can read"
     else:
         errors = 0
         hints = [policy.interval_s, ttl_s or 0, result.max_age_s or 0]

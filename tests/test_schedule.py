@@ -171,9 +171,10 @@ def test_retry_after_beats_a_shorter_backoff() -> None:
 
 
 def test_parse_failure_counts_as_a_failure() -> None:
-    """An unparsable 200 backs off like an error, keeps the old validators and says why."""
+    """An unparsable 200 backs off like an error, keeps the old validators and says why (the
+    message as given, which names its kind)."""
     feed = FeedSource(url=URL, etag='"old"')
-    wait, state = run(ok(etag='"new"'), feed, parse_error="not XML")
+    wait, state = run(ok(etag='"new"'), feed, parse_error="parse: not XML")
     assert wait == 300
     assert state.consecutive_errors == 1
     assert state.etag == '"old"'

@@ -381,6 +381,7 @@ def unparsable(t: Ticked, name: str) -> None:
     assert feed_after.consecutive_errors == 1
     assert feed_after.last_error is not None
     assert feed_after.last_error.startswith("parse: ")
+    assert not feed_after.last_error.startswith("parse: parse")  # the kind is named once
     _between(feed_after.next_poll_at, BACKOFF_S * (1 - JITTER), BACKOFF_S * (1 + JITTER))
     assert t.stored[name] == 0
 

@@ -30,7 +30,7 @@ import structlog
 from ingestor import schedule
 from ingestor.budget import BudgetRunner
 from ingestor.config import Settings
-from ingestor.errors import IngestorError, ParseError
+from ingestor.errors import IngestorError, ParseBusy, ParseError, ParseTimeout
 from ingestor.fingerprint import fingerprint
 from ingestor.models import (
     Counts,
@@ -163,8 +163,20 @@ class Poller:
                 content_type=fetched.content_type,
                 max_entries=self.settings.parse.max_entries,
                 now=now,
+                # The wait for a free worker comes out of the poll's total deadline.
+                deadline=started + self.settings.fetch.timeout_s,
             )
+        except ParseBusy:
+            raise  # other feeds' documents held the workers: this feed is simply due again
         except ParseError as error:
+            if isinstance(error, ParseTimeout):
+                # Reported each time; the schedule backs the feed off like any failure, so a
+                # document that keeps using up its budget costs a worker ever more rarely.
+                log.warning(
+                    "feed_over_budget",
+                    budget_s=self.settings.parse.time_budget_s,
+                    consecutive_errors=feed.consecutive_errors + 1,
+                )
             state = self._plan(feed, fetched, ttl_s=None, parse_error=f"{error.kind}: {error}")
             self.writer.write((), feed_id=feed.id, feed_state=state, now=now)
             return FeedRunResult(
@@ -227,7 +239,11 @@ class Poller:
             if page.status == "ok":
                 try:
                     better = self.budget.run(
-                        article_story, story, page.body, content_type=page.content_type
+                        article_story,
+                        story,
+                        page.body,
+                        content_type=page.content_type,
+                        deadline=deadline,
                     )
                 except ParseError as error:
                     page = replace(page, error=error)
