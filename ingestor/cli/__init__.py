@@ -19,7 +19,16 @@ from typing import Any
 import click
 
 from ingestor import __version__
-from ingestor.cli._common import Group, State, json_out, open_app, pass_state, progress
+from ingestor.cli._common import (
+    COUNT,
+    ROW_ID,
+    Group,
+    State,
+    json_out,
+    open_app,
+    pass_state,
+    progress,
+)
 from ingestor.cli._feeds import feeds
 
 __all__ = ["cli", "main"]
@@ -167,8 +176,8 @@ def events() -> None:
 
 @events.command("list")
 @click.option("--since", help="Only events seen since: a time (2024-06-18T12:00Z) or 24h, 7d.")
-@click.option("--min-size", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--min-size", type=COUNT, default=1, show_default=True)
+@click.option("--limit", type=COUNT, default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def events_list(state: State, since: str | None, min_size: int, limit: int, as_json: bool) -> None:
@@ -185,7 +194,7 @@ def events_list(state: State, since: str | None, min_size: int, limit: int, as_j
 
 
 @events.command("show")
-@click.argument("event_id", type=int)
+@click.argument("event_id", type=ROW_ID)
 @click.option("--explain", is_flag=True, help="Signals, scores and shared passages per variant.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_state

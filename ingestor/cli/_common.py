@@ -19,7 +19,25 @@ if TYPE_CHECKING:
     from ingestor.app import Ingestor
     from ingestor.config import Settings
 
-__all__ = ["Group", "State", "fail", "json_out", "open_app", "pass_state", "progress"]
+__all__ = [
+    "COUNT",
+    "ROW_ID",
+    "Group",
+    "State",
+    "fail",
+    "json_out",
+    "open_app",
+    "pass_state",
+    "progress",
+]
+
+INT64_MAX = 2**63 - 1
+"""The largest integer both databases store: a larger id or count is a usage error, not an
+``OverflowError`` from the driver."""
+ROW_ID = click.IntRange(min=1, max=INT64_MAX)
+"""An event or story id."""
+COUNT = click.IntRange(min=1, max=INT64_MAX)
+"""A row count or size (``--limit``, ``--min-size``)."""
 
 
 @dataclass
