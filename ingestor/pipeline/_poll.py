@@ -74,6 +74,7 @@ class Poller:
         self.writer = writer
         self.budget = budget
         self._fetcher = fetcher
+        self._fetcher_lock = threading.Lock()
         self._rng = rng or random.Random()
         self._rng_lock = threading.Lock()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -81,15 +82,24 @@ class Poller:
 
     @property
     def fetcher(self) -> Any:
-        if self._fetcher is None:
-            from ingestor.fetch import Fetcher
+        """The one fetcher of this process, built on first use. A tick's poll threads all ask
+        for it at once: built under a lock, or each would build its own connection pool (and
+        the per-host connection limit would be per thread)."""
+        fetcher = self._fetcher
+        if fetcher is None:
+            with self._fetcher_lock:
+                if self._fetcher is None:
+                    from ingestor.fetch import Fetcher
 
-            self._fetcher = Fetcher(self.settings.fetch)
-        return self._fetcher
+                    self._fetcher = Fetcher(self.settings.fetch)
+                fetcher = self._fetcher
+        return fetcher
 
     def close(self) -> None:
-        if self._fetcher is not None:
-            self._fetcher.close()
+        with self._fetcher_lock:
+            fetcher, self._fetcher = self._fetcher, None
+        if fetcher is not None:
+            fetcher.close()
 
     def _plan(self, feed: FeedSource, result: FetchResult, **kwargs: Any) -> FeedState:
         with self._rng_lock:
