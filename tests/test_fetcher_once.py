@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -22,8 +22,8 @@ class CountingFetcher(Fetcher):
     """A real fetcher that counts how many were built and closed, and builds slowly enough
     that threads asking at once would all see none yet."""
 
-    built: list[CountingFetcher] = []
-    closed: list[CountingFetcher] = []
+    built: ClassVar[list[CountingFetcher]] = []
+    closed: ClassVar[list[CountingFetcher]] = []
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         time.sleep(0.05)
