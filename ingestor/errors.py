@@ -182,17 +182,24 @@ class PathEscape(ReplayError):
 
 
 # -- showing messages ---------------------------------------------------------------------------
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+"""What a terminal would act on rather than show: C0 and C1 controls, line and paragraph
+separators, and the bidi marks, embeddings, overrides and isolates (which reorder a line)."""
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def one_line(value: str | BaseException, *, limit: int = 0) -> str:
     """``value`` safe to show on one line.
 
-    A string keeps its text, with every control character (newlines and Unicode line separators
-    included) escaped as ``\\xNN``. An exception gives the first non-blank line of its message,
-    runs of whitespace as one space (the lines after it are a driver's SQL echo or notes), or its
-    type name when it has no message. ``limit`` (when positive) cuts the result to that many
-    characters, the last one an ellipsis."""
+    A string keeps its text, with every control character (newlines, Unicode line separators
+    and bidi controls included) escaped as ``\\xNN`` or ``\\uNNNN``. An exception gives the
+    first non-blank line of its message, runs of whitespace as one space (the lines after it are
+    a driver's SQL echo or notes), or its type name when it has no message. ``limit`` (when
+    positive) cuts the result to that many characters, the last one an ellipsis."""
     if isinstance(value, BaseException):
         lines = (" ".join(line.split()) for line in str(value).splitlines())
         text = next((line for line in lines if line), "") or type(value).__name__
@@ -200,7 +207,7 @@ def one_line(value: str | BaseException, *, limit: int = 0) -> str:
         text = value
     if limit > 0:
         text = text[: limit + 1]  # escaping only lengthens: enough to tell whether it is cut
-    escaped = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    escaped = _CONTROL.sub(_escape, text)
     if limit > 0 and len(escaped) > limit:
         return escaped[: limit - 1] + "…"
     return escaped

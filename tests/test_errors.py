@@ -6,10 +6,10 @@ from ingestor.errors import StoreError, one_line
 
 
 def test_text_keeps_its_words_with_control_characters_escaped() -> None:
-    """Newlines, terminal escapes and Unicode line separators in text are escaped as ``\\xNN``;
-    everything else is left as it is."""
+    """Newlines, terminal escapes and Unicode line separators in text are escaped (``\\xNN``,
+    ``\\uNNNN``); everything else is left as it is."""
     assert one_line("Putin\nvisits\x1b[2J Pyongyang\u2028“now”") == (
-        "Putin\\x0avisits\\x1b[2J Pyongyang\\x2028“now”"
+        "Putin\\x0avisits\\x1b[2J Pyongyang\\u2028“now”"
     )
 
 

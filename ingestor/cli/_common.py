@@ -4,6 +4,7 @@ as one line and exit code 1, JSON output and progress bars."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -86,8 +87,15 @@ def open_app(state: State, **kwargs: Any) -> Iterator[Ingestor]:
         app.close()
 
 
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+"""Characters ``json.dumps(ensure_ascii=False)`` leaves raw that a terminal would act on (C1
+controls, line separators, bidi controls); they can only stand inside strings, so escaping them
+as ``\\uNNNN`` keeps the JSON the same."""
+
+
 def json_out(value: Any) -> None:
-    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+    text = json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    click.echo(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 @contextmanager

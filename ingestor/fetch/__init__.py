@@ -67,6 +67,7 @@ from ingestor.fetch._addresses import IPAddress as IPAddress  # kept importable 
 from ingestor.fetch._addresses import address_allowed, parse_ip_host
 from ingestor.fetch._content import (
     DECODE_ERRORS,
+    ETAG_MAX_CHARS,
     decode,
     decoders,
     header,
@@ -296,8 +297,9 @@ class Fetcher:
         }  # fmt: skip
         if status == 304 or 200 <= status < 300:
             common.update(
-                etag=header(headers, "etag"),
-                last_modified=header(headers, "last-modified", 100),
+                # Stored and sent back: printable ASCII within a cap, else not kept at all.
+                etag=validator(header(headers, "etag", ETAG_MAX_CHARS)),
+                last_modified=validator(header(headers, "last-modified", 100)),
                 max_age_s=max_age(headers, now),
             )
         if status == 304:

@@ -29,6 +29,7 @@ from ingestor.errors import TransportError
 
 __all__ = [
     "DECODE_ERRORS",
+    "ETAG_MAX_CHARS",
     "Decoder",
     "decode",
     "decoders",
@@ -173,7 +174,12 @@ def header(headers: httpx.Headers, name: str, limit: int = 1024) -> str | None:
     return value if value is not None and 0 < len(value) <= limit else None
 
 
+ETAG_MAX_CHARS = 256
+"""The longest ETag kept (real ones are a hash or a version: tens of characters)."""
+
+
 def validator(value: str | None) -> str | None:
-    """A stored ETag/Last-Modified, if it can be sent back as a header unchanged."""
+    """An ETag/Last-Modified (received, or stored), if it can be stored, shown and sent back as
+    a header unchanged: printable ASCII (no control characters) and at most 1024 characters."""
     ok = value is not None and value.isascii() and value.isprintable() and len(value) <= 1024
     return value if ok else None

@@ -32,7 +32,7 @@ from datetime import datetime
 
 from ingestor.errors import NormalizeError
 from ingestor.models import ParsedEntry, Story
-from ingestor.normalize._chars import CONTROL
+from ingestor.normalize._chars import CONTROL, one_line_title
 from ingestor.normalize._sanitize import sanitize_html
 from ingestor.normalize._text import MAX_TITLE_CHARS as MAX_TITLE_CHARS  # kept importable here
 from ingestor.normalize._text import clean_text, inline, is_page, page_text
@@ -90,10 +90,12 @@ def _story(
     fetched: datetime, html: str | None, guid: str | None = None, feed_url: str | None = None,
     external_id: str | None = None,
 ) -> Story:  # fmt: skip
+    # Titles and source names are shown on one line: no bidi or other format characters.
+    title, source = one_line_title(title), one_line_title(source) or "unknown"
     if not text and not title:
         raise NormalizeError("nothing usable left: no title and no text after cleaning")
     text = text or title
-    title = title or _first_sentence(text)
+    title = title or one_line_title(_first_sentence(text))
     if published is not None and published > fetched:
         published = fetched
     return Story(

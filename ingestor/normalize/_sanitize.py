@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import nh3
 
-from ingestor.normalize._chars import CONTROL
+from ingestor.normalize._chars import CONTROL, STORED_CONTROL
 from ingestor.normalize._urls import canonical_url
 from ingestor.words import word_set
 
@@ -36,7 +36,7 @@ def sanitize_html(html: str, *, base_url: str | None) -> str:
     handlers, links only to http(s) and mailto (relative ones resolved against ``base_url``), and
     every link ``rel="noopener noreferrer nofollow"``. Images are not kept (tracking pixels)."""
     base = canonical_url(base_url)
-    return nh3.clean(
+    cleaned = nh3.clean(
         CONTROL.sub("", html),
         tags=set(_ALLOWED_TAGS),
         clean_content_tags=set(_CONTENT_DROPPED),
@@ -45,4 +45,7 @@ def sanitize_html(html: str, *, base_url: str | None) -> str:
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
         url_relative=("rewrite_with_base", base) if base else "deny",
-    ).strip()
+    )
+    # nh3 resolves character references (``&#27;`` is ESC): controls are removed once more
+    # from what it wrote, every C0 and C1 one but tab and newline.
+    return STORED_CONTROL.sub("", cleaned.replace("\r\n", "\n")).strip()
