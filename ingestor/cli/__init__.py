@@ -24,6 +24,7 @@ from ingestor.cli._common import (
     ROW_ID,
     Group,
     State,
+    fail,
     json_out,
     open_app,
     pass_state,
@@ -85,6 +86,8 @@ def run(state: State, once: bool, migrate: bool | None) -> None:
         "See them with `ingestor events list`, and one of them with `ingestor events show ID`.",
         err=True,
     )
+    if totals.feeds and totals.errors == totals.feeds:
+        fail(f"every polled feed failed ({totals.errors}); `ingestor feeds list` says why")
 
 
 _WORKERS = click.option(
@@ -122,13 +125,21 @@ def replay(state: State, paths: tuple[Path, ...], workers: int, as_json: bool) -
             | summary.counts.as_dict()
             | {"seconds": seconds, "error_messages": summary.error_messages}
         )
-        return
-    for message in summary.error_messages[:20]:
-        click.echo(f"skipped: {message}", err=True)
-    click.echo(
-        f"replayed {summary.items} item(s) in {seconds} s: {render.counts_text(summary.counts)}, "
-        f"{summary.errors} unreadable."
-    )
+    else:
+        for message in summary.error_messages[:20]:
+            click.echo(f"skipped: {message}", err=True)
+        if len(summary.error_messages) > 20:
+            click.echo(f"skipped: ... and {len(summary.error_messages) - 20} more", err=True)
+        click.echo(
+            f"replayed {summary.items} item(s) in {seconds} s: "
+            f"{render.counts_text(summary.counts)}, {summary.errors} unreadable."
+        )
+    if summary.items == summary.errors:
+        fail(
+            f"nothing replayed: all {summary.errors} input(s) were skipped"
+            if summary.errors
+            else "nothing replayed: no feed, article or stream found"
+        )
 
 
 @cli.command("eval")

@@ -118,13 +118,14 @@ class Replayer:
                     progress(1)
                 if isinstance(prepared, IngestorError):
                     summary.errors += 1
+                    # The summary carries every message (the CLI prints each once): debug here.
                     if item is prepared:  # the input itself could not be read
                         summary.error_messages.append(str(prepared))
-                        log.warning("replay_skipped", error=str(prepared), error_kind=prepared.kind)
+                        log.debug("replay_skipped", error=str(prepared), error_kind=prepared.kind)
                         continue
                     assert not isinstance(item, IngestorError)
                     summary.error_messages.append(f"{item.path}: {prepared}")
-                    log.warning("replay_skipped", path=item.path, error=str(prepared))
+                    log.debug("replay_skipped", path=item.path, error=str(prepared))
                     if isinstance(item, Record) and on_record is not None:
                         on_record(item, None)
                     continue

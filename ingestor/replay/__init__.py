@@ -1,13 +1,15 @@
 """Replay inputs: the paths an operator names, turned into typed items, safely.
 
-Owns: reading the files behind ``ingestor replay PATH...`` and ``ingestor eval DATASET``. Each
-path is a root: a file, or a directory walked recursively in sorted order. A walk skips hidden
-entries and ``sources.json`` sidecars, which give the articles of their directory a source,
-address, time and title. ``.tar``/``.tar.gz``/``.tgz``/``.zip`` archives count as directories,
-their members in archive order: sorting a compressed tar would rewind the gzip stream once per
-member. Each file becomes a ``FeedFile`` (RSS, Atom, RDF or JSON Feed, sniffed from the
-content), an ``ArticleFile`` (``.txt``/``.text``/``.md`` text, ``.html``/``.htm`` or sniffed HTML
-pages) or a stream of ``Record`` values (``.jsonl``/``.jsonl.gz`` in the dataset record format,
+Owns: reading the files behind ``ingestor replay PATH...`` and ``ingestor eval DATASET``. Each path
+is a root: a file, or a directory walked recursively in sorted order. A walk skips hidden entries
+and ``sources.json`` sidecars, which give the articles of their directory a source, address, time
+and title, and passes over the collection's own documentation (``README``, ``LICENSE``,
+``CHANGELOG`` and the like, by name, any suffix), which a walk finds but which is no story; named as
+a path, such a file is replayed like any other. ``.tar``/``.tar.gz``/``.tgz``/``.zip`` archives
+count as directories, their members in archive order: sorting a compressed tar would rewind the gzip
+stream once per member. Each file becomes a ``FeedFile`` (RSS, Atom, RDF or JSON Feed, sniffed from
+the content), an ``ArticleFile`` (``.txt``/``.text``/``.md`` text, ``.html``/``.htm`` or sniffed
+HTML pages) or a stream of ``Record`` values (``.jsonl``/``.jsonl.gz`` in the dataset record format,
 read line by line).
 
 This module holds the item types, ``iter_replay`` and ``count_replay``, the walk over disk, the
@@ -86,6 +88,17 @@ _STREAMS = (".jsonl", ".jsonl.gz")
 _ARCHIVES = (".tar", ".tar.gz", ".tgz", ".zip")
 _TEXTS = (".txt", ".text", ".md")
 _HTMLS = (".html", ".htm")
+_DOCUMENTATION = frozenset(
+    {"readme", "license", "licence", "changelog", "changes", "contributing", "copying"}
+    | {"notice", "authors", "history"}
+)
+"""Names (any case, any suffix) of the files that describe a collection rather than belong to
+it: a directory or archive walk passes them over (``samples/README.md`` is not a story)."""
+
+
+def _is_documentation(name: str) -> bool:
+    """Whether a file found by a walk is the collection's own documentation."""
+    return name.split(".", 1)[0].lower() in _DOCUMENTATION
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +196,8 @@ def _walk_dir(root: Path, directory: Path, seen: set[Path]) -> Iterator[Source |
         return
     names.sort(key=lambda name: name != SIDECAR)  # stable: the sidecar first, then by name
     for name in names:
+        if _is_documentation(name) and (directory / name).is_file():
+            continue
         path = directory / name
         rel = show(path.relative_to(root).as_posix())
         try:
@@ -276,6 +291,8 @@ def _archive(src: Source, cap: int) -> Iterator[ReplayItem | ReplayError]:
                 else:
                     found.append(member)
             for member in found:
+                if _is_documentation(member.name):
+                    continue
                 yield from _items(member, cap, metas.get(member.directory, {}), nested=True)
     except ReplayError as e:
         yield e
