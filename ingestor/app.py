@@ -26,11 +26,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ingestor import opml
 from ingestor.config import Settings
-from ingestor.models import Event, EventDetail, FeedRunResult, FeedSource
+from ingestor.errors import NotFound
+from ingestor.models import Event, EventDetail, FeedRunResult, FeedSource, feed_identity
 from ingestor.pipeline import IndexStatus, Pipeline, ReplaySummary, survey, utcnow
 from ingestor.replay import count_replay
 from ingestor.store import SchemaStatus, Store, ensure_schema, open_store
@@ -38,7 +39,7 @@ from ingestor.store import SchemaStatus, Store, ensure_schema, open_store
 if TYPE_CHECKING:
     from ingestor.evaluate import EvalReport
 
-__all__ = ["OPML_MAX_BYTES", "DatabaseStatus", "Ingestor", "OPMLExport"]
+__all__ = ["OPML_MAX_BYTES", "DatabaseStatus", "FeedAdded", "Ingestor", "OPMLExport"]
 
 OPML_MAX_BYTES = opml.MAX_BYTES
 """The largest OPML document ``import_opml`` reads."""
@@ -50,6 +51,13 @@ class OPMLExport:
     exported: int
     local: int
     """Local feed files left out (a path means nothing on another machine)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedAdded:
+    feed: FeedSource
+    outcome: Literal["added", "revived", "present"]
+    """New to the store, back from removed/parked/gone, or already there (then only due now)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,19 +170,70 @@ class Ingestor:
         self.close()
 
     # -- feeds -------------------------------------------------------------------------------
-    def add_feed(self, url: str, *, now: datetime | None = None) -> FeedSource:
-        """Add a feed (or revive a removed, parked or gone one); due at once."""
-        return self._writable().add_feed(url, now=now or utcnow())
+    # Every URL an operator gives is taken by its identity (``models.feed_identity``: scheme
+    # and host in lower case, no default port), and a feed stored before under another spelling
+    # of the same identity is found as that row.
+    def _known_url(self, store: Store, url: str) -> str:
+        """The stored URL of the feed ``url`` names, else ``url``'s identity."""
+        identity = feed_identity(url)
+        if store.get_feed(identity) is not None:
+            return identity
+        for feed in store.list_feeds(include_removed=True):
+            if feed_identity(feed.url) == identity:
+                return feed.url
+        return identity
+
+    def add_feed(self, url: str, *, now: datetime | None = None) -> FeedAdded:
+        """Add a feed (or revive a removed, parked or gone one); due at once. Says whether it
+        was new, revived, or already present."""
+        store = self._writable()
+        url = self._known_url(store, url)
+        before = store.get_feed(url)
+        feed = store.add_feed(url, now=now or utcnow())
+        if before is None:
+            return FeedAdded(feed, "added")
+        return FeedAdded(feed, "present" if before.status == "active" else "revived")
 
     def remove_feed(self, url: str) -> bool:
         """Mark a feed removed (its stories stay); ``False`` if the store does not know it."""
-        return self._writable().remove_feed(url)
+        store = self._writable()
+        return store.remove_feed(self._known_url(store, url))
+
+    def get_feed(self, url: str) -> FeedSource:
+        """One feed and its health; ``NotFound`` when the store does not know it."""
+        store = self._readable()
+        feed = store.get_feed(self._known_url(store, url))
+        if feed is None:
+            raise NotFound(f"no such feed: {feed_identity(url)}")
+        return feed
+
+    def refresh_feeds(self, url: str | None = None, *, now: datetime | None = None) -> int:
+        """Make a feed (every active feed when ``url`` is ``None``) due now, its errors and
+        backoff kept; ``NotFound`` for an unknown feed, and 0 for one that is not active."""
+        store = self._writable()
+        known = None if url is None else self._known_url(store, url)
+        if known is not None and store.get_feed(known) is None:
+            raise NotFound(f"no such feed: {known}")
+        return store.refresh_feeds(known, now=now or utcnow())
+
+    def reset_feed(self, url: str, *, now: datetime | None = None) -> FeedSource:
+        """Clear a feed's errors and backoff and make it due now (a parked or gone one becomes
+        active; a removed one stays removed); ``NotFound`` for an unknown feed."""
+        store = self._writable()
+        known = self._known_url(store, url)
+        feed = store.reset_feed(known, now=now or utcnow())
+        if feed is None:
+            raise NotFound(f"no such feed: {known}")
+        return feed
 
     def sync_feeds(self, urls: Iterable[str] | None = None, *, now: datetime | None = None) -> int:
         """Add the configured feeds (or ``urls``) the store does not know yet; never revive a
         removed one. Returns how many were added."""
         listed = self.settings.feed_urls() if urls is None else list(urls)
-        return self._writable().sync_feeds(listed, now=now or utcnow())
+        store = self._writable()
+        stored = {feed_identity(f.url): f.url for f in store.list_feeds(include_removed=True)}
+        wanted = [stored.get(feed_identity(u), feed_identity(u)) for u in listed]
+        return store.sync_feeds(wanted, now=now or utcnow())
 
     def import_opml(self, data: bytes, *, now: datetime | None = None) -> opml.OPMLImport:
         """Add every http(s) feed an OPML document lists that the store does not know; a
@@ -185,7 +244,8 @@ class Ingestor:
         added: list[str] = []
         present: list[str] = []
         removed = 0
-        for url, title in listed.feeds:
+        for given, title in listed.feeds:
+            url = self._known_url(store, given)
             known = store.get_feed(url)
             if known is not None:
                 present.append(url)
@@ -207,14 +267,29 @@ class Ingestor:
 
     # -- events ------------------------------------------------------------------------------
     def list_events(
-        self, *, since: datetime | None = None, min_size: int = 1, limit: int = 50
+        self, *, since: datetime | None = None, min_size: int = 1, limit: int = 50, offset: int = 0
     ) -> list[Event]:
-        """Events, newest first (by last seen)."""
-        return self._readable().list_events(since=since, min_size=min_size, limit=limit)
+        """Events, newest first (by last seen); ``since`` is ingestion time (events a story
+        joined at or after it)."""
+        return self._readable().list_events(
+            since=since, min_size=min_size, limit=limit, offset=offset
+        )
+
+    def count_events(self, *, since: datetime | None = None, min_size: int = 1) -> int:
+        """How many events ``list_events`` pages through."""
+        return self._readable().count_events(since=since, min_size=min_size)
 
     def get_event(self, event_id: int) -> EventDetail:
-        """An event with every variant; ``NotFound`` when there is none."""
-        return self._readable().get_event(event_id)
+        """An event with every variant; an event merged into another is that one (its id then
+        differs from ``event_id``); ``NotFound`` when there is none."""
+        store = self._readable()
+        try:
+            return store.get_event(event_id)
+        except NotFound:
+            into = store.merged_into(event_id)
+            if into is None:
+                raise
+            return store.get_event(into)
 
     def score_description(self) -> dict[str, Any]:
         """The verification score and the thresholds applied to it (for ``--explain``); opens

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from ingestor.errors import ConfigError, one_line
 from ingestor.explain import shared_passages
-from ingestor.models import Counts, Event, EventDetail, FeedSource, Story, Variant
+from ingestor.models import Counts, Event, EventDetail, FeedSource, Story, Variant, feed_identity
 
 __all__ = [
     "counts_text",
@@ -53,12 +53,13 @@ def parse_since(value: str, *, now: datetime | None = None) -> datetime:
 
 
 def feed_target(value: str) -> str:
-    """A feed URL as given (http/https), or a local path as an absolute ``file:`` URI."""
+    """A feed URL by its identity (http/https: ``models.feed_identity``), or a local path as an
+    absolute ``file:`` URI."""
     parts = urlsplit(value)
     if parts.scheme in ("http", "https"):
         if not parts.netloc:
             raise ConfigError(f"{value!r} has no host")
-        return value
+        return feed_identity(value)
     if parts.scheme == "file":
         return value
     if parts.scheme and len(parts.scheme) > 1:
@@ -67,6 +68,11 @@ def feed_target(value: str) -> str:
     if not path.is_file():
         raise ConfigError(f"{value!r} is neither an http(s) URL nor an existing file")
     return path.as_uri()
+
+
+def same_feed(a: str, b: str) -> bool:
+    """Whether two feed URLs name one feed (``models.feed_identity``)."""
+    return feed_identity(a) == feed_identity(b)
 
 
 def counts_text(counts: Counts) -> str:
@@ -119,14 +125,29 @@ def event_json(event: Event) -> dict[str, Any]:
     }
 
 
-def events_table(events: Sequence[Event]) -> str:
+def events_table(events: Sequence[Event], *, total: int | None = None, offset: int = 0) -> str:
+    """Events newest first by last seen (the column the order is by comes first), with a line
+    saying which rows of ``total`` these are when there are more."""
     if not events:
-        return "no events"
+        return "no events" + (f" past offset {offset} (of {total})" if offset and total else "")
     rows = [
-        [str(e.id), str(e.size), str(e.sources), _time(e.first_seen), _cut(e.title, 90)]
+        [
+            str(e.id),
+            str(e.size),
+            str(e.sources),
+            _time(e.last_seen),
+            _time(e.first_seen),
+            _cut(e.title, 80),
+        ]
         for e in events
     ]
-    return _table(["ID", "SIZE", "SOURCES", "FIRST SEEN (UTC)", "CANONICAL TITLE"], rows)
+    headers = ["ID", "SIZE", "SOURCES", "LAST SEEN (UTC)", "FIRST SEEN", "CANONICAL TITLE"]
+    table = _table(headers, rows)
+    if total is not None and (offset or len(events) < total):
+        first, last = offset + 1, offset + len(events)
+        more = f"; --offset {last} for the next" if last < total else ""
+        table += f"\nshowing {first}-{last} of {total} events (--limit, --offset{more})"
+    return table
 
 
 def _story_json(story: Story) -> dict[str, Any]:
@@ -290,6 +311,24 @@ def feed_json(feed: FeedSource) -> dict[str, Any]:
     }
 
 
+def feed_text(feed: FeedSource) -> str:
+    """One feed, every field on its own line, the last error whole (wrapped)."""
+    lines = [
+        f"feed:         {one_line(feed.url)}",
+        f"title:        {one_line(feed.title or '-')}",
+        f"status:       {feed.status}",
+        f"last poll:    {_time(feed.last_polled_at)} UTC ({feed.last_status or '-'})",
+        f"errors:       {feed.consecutive_errors} in a row",
+        f"next poll:    {_time(feed.next_poll_at)} UTC",
+    ]
+    if feed.last_error:
+        wrapped = textwrap.wrap(
+            one_line(feed.last_error), width=96, initial_indent="  ", subsequent_indent="  "
+        )
+        lines += ["last error:", *wrapped]
+    return "\n".join(lines)
+
+
 def feeds_table(feeds: Sequence[FeedSource]) -> str:
     if not feeds:
         return "no feeds"
@@ -304,6 +343,9 @@ def feeds_table(feeds: Sequence[FeedSource]) -> str:
         ]
         for f in feeds
     ]
-    return _table(
+    table = _table(
         ["STATUS", "LAST POLL", "RESULT", "ERRORS", "NEXT POLL", "URL (LAST ERROR)"], rows
     )
+    if any(f.last_error and len(one_line(f.last_error)) > 60 for f in feeds):
+        table += "\n(errors cut: `ingestor feeds show URL` or `feeds list --json` has them whole)"
+    return table

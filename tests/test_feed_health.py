@@ -58,7 +58,8 @@ def test_a_failing_feed_is_parked_and_says_so(pipeline: Pipeline) -> None:
     assert parked is not None
     assert parked.status == "parked"
     assert parked.consecutive_errors == 2
-    assert _warnings(logs) == ["feed_parked"]
+    # Each failed poll is a warning, and the one that parks the feed says so once more.
+    assert _warnings(logs) == ["feed_polled", "feed_parked", "feed_polled"]
     table = render.feeds_table(pipeline.store.list_feeds())
     assert "parked" in table
     assert "http_status" in table
@@ -76,5 +77,5 @@ def test_a_feed_answering_410_is_gone_at_once(pipeline: Pipeline) -> None:
     gone = pipeline.store.get_feed(url)
     assert gone is not None
     assert gone.status == "gone"
-    assert _warnings(logs) == ["feed_gone"]
+    assert _warnings(logs) == ["feed_gone", "feed_polled"]
     assert pipeline.store.due_feeds(now=T0 + timedelta(days=30), limit=10) == []

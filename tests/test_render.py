@@ -102,14 +102,15 @@ def test_parse_since_refuses_times_out_of_range_with_a_config_error(value: str) 
 def test_feed_target_keeps_urls_and_turns_local_files_into_file_uris(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """http(s) and ``file:`` URLs pass as given; an existing local file, relative or absolute,
-    becomes its absolute ``file:`` URI."""
+    """http(s) URLs pass by their identity (scheme and host in lower case, no default port),
+    ``file:`` URLs as given; an existing local file, relative or absolute, becomes its absolute
+    ``file:`` URI."""
     feed = tmp_path / "feeds" / "local feed.xml"
     feed.parent.mkdir()
     feed.write_bytes(b"<rss/>")
     monkeypatch.chdir(tmp_path)
     assert render.feed_target("https://news.example/rss?x=1") == "https://news.example/rss?x=1"
-    assert render.feed_target("HTTP://News.Example/rss") == "HTTP://News.Example/rss"
+    assert render.feed_target("HTTP://News.Example:80/Rss") == "http://news.example/Rss"
     assert render.feed_target("file:///srv/feed.xml") == "file:///srv/feed.xml"
     assert render.feed_target("feeds/local feed.xml") == feed.as_uri()
     assert render.feed_target(str(feed)) == feed.as_uri()
@@ -186,7 +187,8 @@ def test_the_feeds_table_keeps_one_line_per_feed_whatever_the_urls_and_errors_ho
         FeedSource(url="https://a.example/\r\nfeed", id=1, last_error=HOSTILE, last_status="error"),
         FeedSource(url="file:///srv/x\x1b].xml", id=2, next_poll_at=NOW),
     ]
-    assert_clean_lines(render.feeds_table(feeds), 3)
+    # A header, a line per feed, and the line saying where the whole errors are.
+    assert_clean_lines(render.feeds_table(feeds), 4)
     assert render.feeds_table([]) == "no feeds"
     assert render.events_table([]) == "no events"
 

@@ -375,7 +375,9 @@ def test_index_round_trips_signatures(store: SQLStore) -> None:
 
 
 def test_events_listing_and_detail(store: SQLStore) -> None:
-    """list_events filters and sorts newest first; get_event rebuilds every variant exactly."""
+    """list_events filters (``since`` by ingestion time: when stories joined), pages and sorts
+    newest first; count_events counts what it pages through; get_event rebuilds every variant
+    exactly."""
     small, _ = new_event(store, make_story(1, published=T0 - timedelta(days=3)))
     variants = [
         make_story(10, source="a.example", published=T0 + timedelta(hours=2)),
@@ -385,8 +387,15 @@ def test_events_listing_and_detail(store: SQLStore) -> None:
     big, ids = new_event(store, *variants)
     assert [e.id for e in store.list_events()] == [big, small]
     assert [e.id for e in store.list_events(min_size=2)] == [big]
-    assert [e.id for e in store.list_events(since=T0 - timedelta(days=1))] == [big]
+    # Both were ingested at T0, though the small one's story was published three days before.
+    assert [e.id for e in store.list_events(since=T0)] == [big, small]
+    assert store.list_events(since=T0 + timedelta(seconds=1)) == []
     assert [e.id for e in store.list_events(limit=1)] == [big]
+    assert [e.id for e in store.list_events(limit=1, offset=1)] == [small]
+    assert store.list_events(offset=2) == []
+    assert store.count_events() == 2
+    assert store.count_events(min_size=2) == 1
+    assert store.count_events(since=T0 + timedelta(seconds=1)) == 0
     with store.write() as tx:
         tx.set_canonical(big, ids[1])
         with pytest.raises(StoreError, match="not a member"):

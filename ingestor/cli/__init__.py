@@ -21,9 +21,11 @@ import click
 from ingestor import __version__
 from ingestor.cli._common import (
     COUNT,
+    OFFSET,
     ROW_ID,
     Group,
     State,
+    command_name,
     fail,
     json_out,
     open_app,
@@ -80,10 +82,11 @@ def run(state: State, once: bool, migrate: bool | None) -> None:
         run_tick(app, totals)
         events = app.counts().get("events", 0)
 
+    me = command_name()
     click.echo(
         f"polled {totals.feeds} feed(s): {render.counts_text(totals.counts)}, "
         f"{totals.errors} errors. {events} events in {settings.effective_database_url}.\n"
-        "See them with `ingestor events list`, and one of them with `ingestor events show ID`.",
+        f"See them with `{me} events list`, and one of them with `{me} events show ID`.",
         err=True,
     )
     if totals.feeds and totals.errors == totals.feeds:
@@ -186,22 +189,31 @@ def events() -> None:
 
 
 @events.command("list")
-@click.option("--since", help="Only events seen since: a time (2024-06-18T12:00Z) or 24h, 7d.")
+@click.option(
+    "--since",
+    help="Only events a story joined since (ingestion time): a time (2024-06-18T12:00Z) or 24h, "
+    "7d.",
+)
 @click.option("--min-size", type=COUNT, default=1, show_default=True)
 @click.option("--limit", type=COUNT, default=50, show_default=True)
+@click.option("--offset", type=OFFSET, default=0, show_default=True, help="Rows to skip first.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
-def events_list(state: State, since: str | None, min_size: int, limit: int, as_json: bool) -> None:
-    """Events, newest first: id, size, first seen, canonical title."""
+def events_list(
+    state: State, since: str | None, min_size: int, limit: int, offset: int, as_json: bool
+) -> None:
+    """Events, newest first by last seen: id, size, sources, last and first seen, canonical
+    title; says which rows of how many it shows when there are more."""
     from ingestor import render
 
     when = render.parse_since(since) if since else None
     with open_app(state) as app:
-        rows = app.list_events(since=when, min_size=min_size, limit=limit)
+        rows = app.list_events(since=when, min_size=min_size, limit=limit, offset=offset)
+        total = app.count_events(since=when, min_size=min_size) if not as_json else None
     if as_json:
         json_out([render.event_json(e) for e in rows])
     else:
-        click.echo(render.events_table(rows))
+        click.echo(render.events_table(rows, total=total, offset=offset))
 
 
 @events.command("show")
@@ -210,16 +222,21 @@ def events_list(state: State, since: str | None, min_size: int, limit: int, as_j
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
 def events_show(state: State, event_id: int, explain: bool, as_json: bool) -> None:
-    """The canonical story of an event and every variant, with how it joined."""
+    """The canonical story of an event and every variant, with how it joined. An event merged
+    into another shows that one."""
     from ingestor import render
 
     with open_app(state) as app:
         detail = app.get_event(event_id)
         score = app.score_description() if explain else None
+    merged = detail.event.id != event_id
     if as_json:
-        json_out(render.detail_json(detail, explain=explain, score=score))
-    else:
-        click.echo(render.detail_text(detail, explain=explain, score=score))
+        out = render.detail_json(detail, explain=explain, score=score)
+        json_out(out | {"merged_from": event_id} if merged else out)
+        return
+    if merged:
+        click.echo(f"Event {event_id} was merged into event {detail.event.id}; showing that.\n")
+    click.echo(render.detail_text(detail, explain=explain, score=score))
 
 
 # -- index ---------------------------------------------------------------------------------
@@ -263,11 +280,19 @@ def db() -> None:
 
 
 @db.command("status")
+@click.option("--json", "as_json", is_flag=True)
 @pass_state
-def db_status(state: State) -> None:
+def db_status(state: State, as_json: bool) -> None:
     """Show the schema revision and the rows per table."""
     with open_app(state) as app:
         status = app.db_status()
+    if as_json:
+        schema = status.schema
+        json_out(
+            {"database": status.url, "current": schema.current, "head": schema.head}
+            | {"up_to_date": schema.up_to_date, "counts": status.counts}
+        )
+        return
     click.echo(f"database: {status.url}")
     schema = status.schema
     click.echo(f"schema:   {schema.current or 'empty'} (this version needs {schema.head})")

@@ -22,9 +22,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COUNT",
+    "OFFSET",
     "ROW_ID",
     "Group",
     "State",
+    "command_name",
     "fail",
     "json_out",
     "open_app",
@@ -39,6 +41,26 @@ ROW_ID = click.IntRange(min=1, max=INT64_MAX)
 """An event or story id."""
 COUNT = click.IntRange(min=1, max=INT64_MAX)
 """A row count or size (``--limit``, ``--min-size``)."""
+OFFSET = click.IntRange(min=0, max=INT64_MAX)
+"""Rows to skip (``--offset``)."""
+
+
+def command_name() -> str:
+    """How the operator can run ``ingestor`` again: its name when that is on the PATH and is
+    this program, else the path of the running executable (``.venv/bin/ingestor``, relative to
+    the working directory when under it), else ``python -m ingestor``."""
+    import os
+    import shutil
+
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    running = Path(argv0).resolve() if argv0 and Path(argv0).name == "ingestor" else None
+    found = shutil.which("ingestor")
+    if found is not None and (running is None or Path(found).resolve() == running):
+        return "ingestor"
+    if running is not None and running.is_file():
+        here = Path.cwd()
+        return os.path.relpath(running, here) if running.is_relative_to(here) else str(running)
+    return f"{Path(sys.executable).name} -m ingestor"
 
 
 @dataclass

@@ -18,36 +18,90 @@ __all__ = ["feeds"]
 
 @click.group()
 def feeds() -> None:
-    """List, add and remove feeds; import and export OPML."""
+    """List, show, add and remove feeds; refresh or reset them; import and export OPML."""
 
 
 @feeds.command("list")
 @click.option("--all", "include_removed", is_flag=True, help="Include removed feeds.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--failing", is_flag=True, help="Only feeds whose last poll failed.")
+@click.option("--json", "as_json", is_flag=True, help="Every field, the last error whole.")
 @pass_state
-def feeds_list(state: State, include_removed: bool, as_json: bool) -> None:
-    """Every feed with its health: status, last poll, errors, next poll, last error."""
+def feeds_list(state: State, include_removed: bool, failing: bool, as_json: bool) -> None:
+    """Every feed with its health: status, last poll, errors, next poll, last error (cut; `feeds
+    show URL` or --json gives it whole)."""
     from ingestor import render
 
     with open_app(state) as app:
         rows = app.list_feeds(include_removed=include_removed)
+    if failing:
+        rows = [f for f in rows if f.consecutive_errors > 0 or f.status in ("parked", "gone")]
     if as_json:
         json_out([render.feed_json(f) for f in rows])
     else:
         click.echo(render.feeds_table(rows))
 
 
+@feeds.command("show")
+@click.argument("url")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def feeds_show(state: State, url: str, as_json: bool) -> None:
+    """One feed's health, its last error whole."""
+    from ingestor import render
+
+    with open_app(state) as app:
+        feed = app.get_feed(render.feed_target(url))
+    if as_json:
+        json_out(render.feed_json(feed))
+    else:
+        click.echo(render.feed_text(feed))
+
+
 @feeds.command("add")
 @click.argument("url")
 @pass_state
 def feeds_add(state: State, url: str) -> None:
-    """Add a feed by URL (http or https) or by the path of a local feed file."""
+    """Add a feed by URL (http or https) or by the path of a local feed file. Scheme and host
+    case and a default port do not make another feed."""
     from ingestor import render
 
     target = render.feed_target(url)
     with open_app(state) as app:
-        feed = app.add_feed(target)
-    click.echo(f"added {feed.url} (due now)")
+        done = app.add_feed(target)
+    said = {"added": "added", "revived": "revived", "present": "already present:"}
+    click.echo(f"{said[done.outcome]} {done.feed.url} (due now)")
+
+
+@feeds.command("refresh")
+@click.argument("url", required=False)
+@click.option("--all", "every", is_flag=True, help="Every active feed.")
+@pass_state
+def feeds_refresh(state: State, url: str | None, every: bool) -> None:
+    """Make a feed (or --all active feeds) due now; its error count and backoff stay (`feeds
+    reset URL` clears them)."""
+    from ingestor import render
+
+    if (url is None) == (not every):
+        raise click.UsageError("give a feed URL or --all (not both)")
+    with open_app(state) as app:
+        count = app.refresh_feeds(render.feed_target(url) if url else None)
+    if url is not None and count == 0:
+        fail(f"{url} is not active (parked, gone or removed): `ingestor feeds reset URL`")
+    click.echo(f"{count} feed(s) due now; `ingestor run --once` polls them")
+
+
+@feeds.command("reset")
+@click.argument("url")
+@pass_state
+def feeds_reset(state: State, url: str) -> None:
+    """Clear a feed's errors and backoff and make it due now (a parked or gone feed becomes
+    active again; a removed one stays removed: `feeds add URL` brings it back)."""
+    from ingestor import render
+
+    with open_app(state) as app:
+        feed = app.reset_feed(render.feed_target(url))
+    note = " (still removed: `ingestor feeds add URL` brings it back)"
+    click.echo(f"reset {feed.url}: no errors, due now" + (note if feed.status == "removed" else ""))
 
 
 @feeds.command("remove")
@@ -61,7 +115,7 @@ def feeds_remove(state: State, url: str) -> None:
     with open_app(state) as app:
         if not app.remove_feed(target):
             fail(f"no such feed: {target}")
-    if target in state.settings().feed_urls():
+    if any(render.same_feed(target, u) for u in state.settings().feed_urls()):
         click.echo("note: it is still in the configuration; it stays removed until `feeds add`.")
     click.echo(f"removed {target}")
 

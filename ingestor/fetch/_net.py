@@ -138,10 +138,12 @@ class VettedBackend(httpcore.SyncBackend):
         if not found:
             raise TransportError(f"{host} resolves to no address")
         if not allowed:
+            # Name the way out: the operator may mean to poll a host on such a network.
+            hint = "allow its network with fetch.allow_networks if it is meant to be polled"
             if literal is not None:
-                raise BlockedAddress(f"{host} is a blocked address ({literal})")
+                raise BlockedAddress(f"{host} is a blocked address ({literal}); {hint}")
             shown = ", ".join(sorted(set(found))[:3])
-            raise BlockedAddress(f"{host} resolves only to blocked addresses ({shown})")
+            raise BlockedAddress(f"{host} resolves only to blocked addresses ({shown}); {hint}")
         error: Exception | None = None
         for ip in allowed:
             try:

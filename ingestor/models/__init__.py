@@ -25,6 +25,7 @@ from ingestor.models._feeds import (
     FetchResult,
     ParsedEntry,
     ParsedFeed,
+    feed_identity,
 )
 from ingestor.models._stories import (
     Assignment,
@@ -60,4 +61,5 @@ __all__ = [
     "StoryKey",
     "StoryMatch",
     "Variant",
+    "feed_identity",
 ]

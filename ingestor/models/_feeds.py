@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, astuple, dataclass
 from datetime import datetime
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from ingestor.errors import IngestorError
 from ingestor.models._time import check_utc
@@ -19,7 +20,33 @@ __all__ = [
     "FetchResult",
     "ParsedEntry",
     "ParsedFeed",
+    "feed_identity",
 ]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def feed_identity(url: str) -> str:
+    """The URL a feed is known by: an http(s) URL with its scheme and host in lower case, the
+    default port left out and an empty path as ``/`` (``HTTPS://Example.COM:443`` is
+    ``https://example.com/``). The path and query stay as given: servers may tell their case
+    apart. Anything else (a ``file:`` URI, a URL that does not parse) is returned unchanged."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return url
+    scheme = parts.scheme.lower()
+    host = parts.hostname
+    if scheme not in _DEFAULT_PORTS or not host:
+        return url
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        netloc = f"{netloc}:{port}"
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    if userinfo:
+        netloc = f"{userinfo}@{netloc}"
+    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, parts.fragment))
 
 
 FeedStatus = Literal["active", "parked", "gone", "removed"]

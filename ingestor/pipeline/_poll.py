@@ -138,7 +138,9 @@ class Poller:
             except Exception:
                 log.critical("bug", feed=feed.url, exc_info=True)
                 raise
-            log.info(
+            # A failed poll is a warning: the operator has something to look at.
+            report = log.warning if result.status == "error" else log.info
+            report(
                 "feed_polled",
                 status=result.status,
                 **result.counts.as_dict(),
@@ -258,11 +260,16 @@ class Poller:
                 except ParseError as error:
                     page = replace(page, error=error)
             if better is None:
-                log.debug(
-                    "article_skipped",
-                    url=story.url,
-                    reason=str(page.error) if page.error else "not the article",
-                )
+                if page.error is not None:  # the page failed: worth the operator's eye
+                    log.warning(
+                        "article_failed",
+                        url=story.url,
+                        error=str(page.error),
+                        error_kind=page.error.kind,
+                        http_status=page.http_status,
+                    )
+                else:  # fetched, but not the article: the summary stays, as designed
+                    log.debug("article_skipped", url=story.url, reason="not the article")
                 continue
             out[position] = better
             used += 1

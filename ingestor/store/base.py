@@ -152,6 +152,16 @@ class Store(Protocol):
 
     def release_feed(self, feed_id: int, owner: str) -> bool: ...
 
+    def refresh_feeds(self, url: str | None, *, now: datetime) -> int:
+        """Make an active feed (every active one when ``url`` is ``None``) due at ``now``;
+        returns how many were."""
+        ...
+
+    def reset_feed(self, url: str, *, now: datetime) -> FeedSource | None:
+        """Clear a feed's errors, backoff and lease and make it due at ``now`` (a parked or gone
+        one active again); ``None`` when unknown."""
+        ...
+
     # -- stories -----------------------------------------------------------------------------
     def find_story(self, key: StoryKey) -> StoryMatch | None:
         """``WriteTx.find_story`` outside a write transaction: for a question whose answer only
@@ -190,13 +200,23 @@ class Store(Protocol):
 
     # -- reading -----------------------------------------------------------------------------
     def list_events(
-        self, *, since: datetime | None = None, min_size: int = 1, limit: int = 50
+        self, *, since: datetime | None = None, min_size: int = 1, limit: int = 50, offset: int = 0
     ) -> list[Event]:
-        """Events, newest first (by last seen)."""
+        """Events, newest first (by last seen); ``since`` is ingestion time: events a story
+        joined at or after it."""
+        ...
+
+    def count_events(self, *, since: datetime | None = None, min_size: int = 1) -> int:
+        """How many events ``list_events`` pages through with the same filters."""
         ...
 
     def get_event(self, event_id: int) -> EventDetail:
         """An event with all its variants; raises ``NotFound``."""
+        ...
+
+    def merged_into(self, event_id: int) -> int | None:
+        """The event ``event_id`` was merged into, followed to the last merge; ``None`` when it
+        was never merged."""
         ...
 
     def counts(self) -> dict[str, int]:

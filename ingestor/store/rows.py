@@ -202,6 +202,19 @@ def event_query() -> Select[Any]:
     )
 
 
+def events_filter(since: datetime | None, min_size: int) -> list[ColumnElement[bool]]:
+    """The conditions of an events listing: at least ``min_size`` members and, with ``since``,
+    a story that joined at or after it (ingestion time, not the stories' publication times: a
+    story published last week and fetched a minute ago is news to the operator)."""
+    conditions = [events.c.size >= max(1, min_size)]
+    if since is not None:
+        joined = select(memberships.c.story_id).where(
+            memberships.c.event_id == events.c.id, memberships.c.joined_at >= since
+        )
+        conditions.append(joined.exists())
+    return conditions
+
+
 def event_from_row(row: Any) -> Event:
     return Event(
         id=row.id,

@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, select, update
 
 from ingestor.errors import NotFound, StoreError
 from ingestor.models import (
@@ -34,6 +34,7 @@ from ingestor.models import (
     StoryKey,
     StoryMatch,
 )
+from ingestor.store import feeds as feed_writes
 from ingestor.store import migrate as migrations
 from ingestor.store.base import SchemaStatus
 from ingestor.store.engine import (
@@ -51,6 +52,7 @@ from ingestor.store.rows import (
     due_condition,
     event_from_row,
     event_query,
+    events_filter,
     feed_from_row,
     index_query,
     indexed_from_row,
@@ -63,9 +65,6 @@ from ingestor.store.tx import SQLWriteTx, find_story
 
 __all__ = ["SQLStore"]
 
-_REVIVABLE = ("removed", "parked", "gone")
-_CHUNK = 500
-"""Rows per ``IN (...)`` list, well under SQLite's bound-parameter limit."""
 _YIELD_PER = 1000
 
 
@@ -151,62 +150,25 @@ class SQLStore:
 
     # -- feeds -------------------------------------------------------------------------------
     def add_feed(self, url: str, *, now: datetime, title: str | None = None) -> FeedSource:
-        """Add a feed due at ``now``. A removed, parked or gone one comes back active with its
-        error count reset; an active one scheduled later is brought forward to ``now``."""
+        """Add a feed due at ``now``, or revive one (``store.feeds.add_feed``)."""
         with self._write("add_feed") as conn:
-            row = conn.execute(select(feeds).where(feeds.c.url == url)).first()
-            if row is None:
-                conn.execute(
-                    insert(feeds).values(
-                        url=url, title=title, status="active", next_poll_at=now, created_at=now
-                    )
-                )
-            else:
-                values: dict[str, Any] = {}
-                if row.status in _REVIVABLE:
-                    values.update(
-                        status="active",
-                        next_poll_at=now,
-                        consecutive_errors=0,
-                        last_error=None,
-                        lease_owner=None,
-                        lease_expires_at=None,
-                    )
-                elif row.next_poll_at is not None and row.next_poll_at > now:
-                    values["next_poll_at"] = now
-                if title is not None:
-                    values["title"] = title
-                if values:
-                    conn.execute(update(feeds).where(feeds.c.id == row.id).values(**values))
-            return feed_from_row(conn.execute(select(feeds).where(feeds.c.url == url)).one())
+            return feed_writes.add_feed(conn, url, now=now, title=title)
 
     def remove_feed(self, url: str) -> bool:
         with self._write("remove_feed") as conn:
-            result = conn.execute(
-                update(feeds)
-                .where(feeds.c.url == url)
-                .values(status="removed", lease_owner=None, lease_expires_at=None)
-            )
-            return result.rowcount > 0
+            return feed_writes.remove_feed(conn, url)
 
     def sync_feeds(self, urls: Iterable[str], *, now: datetime) -> int:
-        wanted = [u for u in dict.fromkeys(urls) if u]
-        added = 0
         with self._write("sync_feeds") as conn:
-            for start in range(0, len(wanted), _CHUNK):
-                chunk = wanted[start : start + _CHUNK]
-                known = set(conn.scalars(select(feeds.c.url).where(feeds.c.url.in_(chunk))))
-                new = [u for u in chunk if u not in known]
-                if new:
-                    conn.execute(
-                        insert(feeds),
-                        [
-                            {"url": u, "status": "active", "next_poll_at": now, "created_at": now}
-                            for u in new
-                        ],
-                    )
-                    added += len(new)
-        return added
+            return feed_writes.sync_feeds(conn, urls, now=now)
+
+    def refresh_feeds(self, url: str | None, *, now: datetime) -> int:
+        with self._write("refresh_feeds") as conn:
+            return feed_writes.refresh_feeds(conn, url, now=now)
+
+    def reset_feed(self, url: str, *, now: datetime) -> FeedSource | None:
+        with self._write("reset_feed") as conn:
+            return feed_writes.reset_feed(conn, url, now=now)
 
     def get_feed(self, url: str) -> FeedSource | None:
         with self._read("get_feed") as conn:
@@ -342,16 +304,21 @@ class SQLStore:
 
     # -- reading -----------------------------------------------------------------------------
     def list_events(
-        self, *, since: datetime | None = None, min_size: int = 1, limit: int = 50
+        self, *, since: datetime | None = None, min_size: int = 1, limit: int = 50, offset: int = 0
     ) -> list[Event]:
-        """Events last seen at or after ``since`` with at least ``min_size`` members, newest
-        first."""
-        query = event_query().where(events.c.size >= max(1, min_size))
-        if since is not None:
-            query = query.where(events.c.last_seen >= since)
-        query = query.order_by(events.c.last_seen.desc(), events.c.id.desc()).limit(limit)
+        """Events with at least ``min_size`` members that gained a story (were written to) at
+        or after ``since``, newest first by last seen; ``offset`` rows skipped."""
+        query = event_query().where(*events_filter(since, min_size))
+        query = query.order_by(events.c.last_seen.desc(), events.c.id.desc())
         with self._read("list_events") as conn:
-            return [event_from_row(row) for row in conn.execute(query)]
+            rows = conn.execute(query.limit(limit).offset(offset))
+            return [event_from_row(row) for row in rows]
+
+    def count_events(self, *, since: datetime | None = None, min_size: int = 1) -> int:
+        """How many events ``list_events`` would page through."""
+        query = select(func.count()).select_from(events).where(*events_filter(since, min_size))
+        with self._read("count_events") as conn:
+            return int(conn.execute(query).scalar_one())
 
     def get_event(self, event_id: int) -> EventDetail:
         """The event and its variants, oldest first (by the story's ``when``, then id)."""
@@ -376,9 +343,14 @@ class SQLStore:
             event=event_from_row(row), variants=variants, merges=tuple(map(merge_from_row, merged))
         )
 
+    def merged_into(self, event_id: int) -> int | None:
+        """The event ``event_id`` was merged into (followed to the last merge), or ``None``."""
+        with self._read("merged_into") as conn:
+            current = self._follow_merges(conn, event_id)
+        return None if current == event_id else current
+
     @staticmethod
-    def _missing_event(conn: Connection, event_id: int) -> str:
-        """Why there is no event ``event_id``: never one, or merged (into what, in the end)."""
+    def _follow_merges(conn: Connection, event_id: int) -> int:
         current, hops = event_id, 0
         while hops < 100:
             into = conn.execute(
@@ -390,6 +362,12 @@ class SQLStore:
             if into is None:
                 break
             current, hops = into, hops + 1
+        return int(current)
+
+    @classmethod
+    def _missing_event(cls, conn: Connection, event_id: int) -> str:
+        """Why there is no event ``event_id``: never one, or merged (into what, in the end)."""
+        current = cls._follow_merges(conn, event_id)
         if current == event_id:
             return f"no event {event_id}"
         return f"event {event_id} was merged into event {current}"
