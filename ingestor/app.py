@@ -3,11 +3,12 @@
 Owns: ``Ingestor`` (lemon24/reader's ``Reader`` is the model), and what each of its operations
 opens, which is only what it needs:
 
-* reading (``list_events``, ``get_event``, ``list_feeds``, ``export_opml``, ``index_status``,
-  ``db_status``, ``counts``) opens the store read-only: nothing is written, no file or directory
-  is created, the shared index is only read;
-* curating the feed list (``add_feed``, ``remove_feed``, ``import_opml``, ``sync_feeds``) opens
-  the store alone, with its schema checked (and migrated if allowed);
+* reading (``list_events``, ``count_events``, ``get_event``, ``list_feeds``, ``get_feed``,
+  ``export_opml``, ``index_status``, ``db_status``, ``counts``) opens the store read-only: nothing
+  is written, no file or directory is created, the shared index is only read;
+* curating the feed list (``add_feed``, ``remove_feed``, ``refresh_feeds``, ``reset_feed``,
+  ``import_opml``, ``sync_feeds``) opens the store alone, with its schema checked (and migrated if
+  allowed);
 * polling, replaying and ``rebuild_index`` open the whole pipeline over that store: the
   clustering window is loaded (and a shared index checked) the first time one of them runs.
 

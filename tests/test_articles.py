@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from ingestor import normalize
 from ingestor.config import Settings
@@ -241,7 +242,7 @@ def test_failed_refused_and_foreign_links_keep_their_summaries(
 ) -> None:
     """A 404, a consent wall, a link to an internal address and a file: link: each story is
     stored with its summary, the poll is ``ok``, nothing connects to the internal address and
-    no local file is read."""
+    no local file is read; the pages that failed are logged as warnings."""
     port = server.port
     secret = tmp_path / "secret.txt"
     secret.write_text("Floods force hundreds from homes in Sorvik. " * 50)
@@ -269,9 +270,18 @@ def test_failed_refused_and_foreign_links_keep_their_summaries(
         server.route("/feed", feed(body))
         resolver = StubResolver({"site.test": ["127.0.0.1"], "internal.test": ["127.0.0.2"]})
         with open_pipeline(settings_for(tmp_path), resolver) as pipeline:
-            result = poll(pipeline, f"http://site.test:{port}/feed")
+            with capture_logs() as logs:
+                result = poll(pipeline, f"http://site.test:{port}/feed")
             texts = stored_texts(pipeline)
         assert internal.accepted == 0
+    # A page that failed is a warning with its status; one that is not the article is not.
+    failed = {e["url"]: e for e in logs if e["event"] == "article_failed"}
+    assert set(failed) == {links["gone"], links["internal"]}
+    assert all(e["log_level"] == "warning" for e in failed.values())
+    assert failed[links["gone"]]["http_status"] == 404
+    assert failed[links["internal"]]["error_kind"] == "blocked_address"
+    skipped = [e for e in logs if e["event"] == "article_skipped"]
+    assert [e["url"] for e in skipped] == [links["consent"]]
     assert result.status == "ok", result.error
     assert (result.counts.new, result.counts.articles) == (4, 0)
     assert result.counts.articles_failed == 3  # the file: link is never fetched, so it never fails
