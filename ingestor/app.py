@@ -263,8 +263,15 @@ class Ingestor:
         local = sum(1 for f in rows if opml.feed_url_problem(f.url) is not None)
         return OPMLExport(document, len(rows) - local, local)
 
-    def list_feeds(self, *, include_removed: bool = False) -> list[FeedSource]:
-        return self._readable().list_feeds(include_removed=include_removed)
+    def list_feeds(
+        self, *, include_removed: bool = False, failing: bool = False
+    ) -> list[FeedSource]:
+        """The feeds (removed ones too with ``include_removed``); with ``failing``, only those
+        whose last poll failed or that polling gave up on (parked, gone)."""
+        rows = self._readable().list_feeds(include_removed=include_removed)
+        if failing:
+            rows = [f for f in rows if f.consecutive_errors > 0 or f.status in ("parked", "gone")]
+        return rows
 
     # -- events ------------------------------------------------------------------------------
     def list_events(

@@ -32,9 +32,7 @@ def feeds_list(state: State, include_removed: bool, failing: bool, as_json: bool
     from ingestor import render
 
     with open_app(state) as app:
-        rows = app.list_feeds(include_removed=include_removed)
-    if failing:
-        rows = [f for f in rows if f.consecutive_errors > 0 or f.status in ("parked", "gone")]
+        rows = app.list_feeds(include_removed=include_removed, failing=failing)
     if as_json:
         json_out([render.feed_json(f) for f in rows])
     else:
