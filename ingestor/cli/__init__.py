@@ -90,7 +90,7 @@ def run(state: State, once: bool, migrate: bool | None) -> None:
         err=True,
     )
     if totals.feeds and totals.errors == totals.feeds:
-        fail(f"every polled feed failed ({totals.errors}); `ingestor feeds list` says why")
+        fail(f"every polled feed failed ({totals.errors}); `{me} feeds list --failing` says why")
 
 
 _WORKERS = click.option(
