@@ -25,7 +25,7 @@ TEXT = (
 )
 
 
-def _story(title: str, *, guid: str, feed_url: str, minutes: int = 0) -> Story:
+def _story(title: str, *, guid: str | None, feed_url: str, minutes: int = 0) -> Story:
     return Story(
         source="real.example",
         title=title,
@@ -77,6 +77,9 @@ def test_another_feed_reusing_a_link_adds_a_variant_and_never_edits(pipeline: Pi
     assert by_title[real.title].feed_url == a.url
     assert by_title[fake.title].url is None
     assert by_title[fake.title].feed_url == b.url
+    # Credited to the feed that carried it, not to the publisher the link names.
+    assert by_title[real.title].source == "real.example"
+    assert by_title[fake.title].source == "fake.example"
 
     again = pipeline.writer.write(
         [(real, fingerprint(real, pipeline.fp_policy))], feed_id=a.id, now=T0 + timedelta(hours=1)
@@ -122,3 +125,25 @@ def test_find_story_marks_another_feeds_url_as_foreign(pipeline: Pipeline) -> No
     assert other.matched_on == "url"
     assert record is not None
     assert record.foreign
+
+
+def test_a_variant_without_a_guid_is_found_again_as_its_feeds_own(pipeline: Pipeline) -> None:
+    """A reusing feed whose entries have no GUID stores its variant once: the next poll finds it
+    by its own source and text (a duplicate), neither a second variant nor a refused write."""
+    store = pipeline.store
+    a = store.add_feed("https://real.example/rss.xml", now=T0)
+    b = store.add_feed("https://fake.example/rss.xml", now=T0)
+    _write(
+        pipeline, _story("Flood: 400 homes evacuated", guid="urn:real:1", feed_url=a.url), a.id, 0
+    )
+    fake = _story("Council resigns over flood", guid=None, feed_url=b.url, minutes=5)
+    counts = []
+    for minutes in (5, 65):
+        written = pipeline.writer.write(
+            [(fake, fingerprint(fake, pipeline.fp_policy))],
+            feed_id=b.id,
+            now=T0 + timedelta(minutes=minutes),
+        )
+        counts.append((written.counts.new, written.counts.duplicates, written.counts.updated))
+    assert counts == [(1, 0, 0), (0, 1, 0)]
+    assert store.counts()["stories"] == 2

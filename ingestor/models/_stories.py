@@ -178,6 +178,9 @@ class StoryKey:
     guid: str | None = None
     url: str | None = None
     external_id: str | None = None
+    variant_source: str | None = None
+    """The source this story is stored under if another feed's story has its URL (a variant is
+    credited to the feed that carried it): its own copy is found by it and the content hash."""
 
     @classmethod
     def of(cls, story: Story, feed_id: int | None) -> StoryKey:

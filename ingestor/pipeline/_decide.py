@@ -11,8 +11,10 @@ Does not: write, or ask the clusterer (``_write`` does both, and applies the dec
 Who may edit a story is decided here: only its own feed (or, for a replayed record, another
 record). The same canonical URL from another feed (``StoryMatch.foreign``) is never an edit: the
 same text is a duplicate (a copy), another text a new story, a variant of the event the clusterer
-assigns, stored without the URL (``variant_of``), which stays with the story that has it. A feed
-reusing another's links with its own headlines can then add variants but never rewrite a story.
+assigns, stored without the URL (``variant_of``), which stays with the story that has it, and
+credited to the feed that carried it (its host), not to the publisher the link names. A feed
+reusing another's links with its own headlines can then add variants but never rewrite a story
+or speak under the other's name.
 """
 
 from __future__ import annotations

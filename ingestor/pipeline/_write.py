@@ -20,6 +20,7 @@ from typing import Literal
 
 from ingestor.cluster import Merged, Undo
 from ingestor.models import Counts, FeedState, Signature, Story, StoryKey
+from ingestor.normalize import source_name
 from ingestor.pipeline._decide import WriteDecision, decide, needs_assignment
 from ingestor.pipeline._stages import Written
 from ingestor.pipeline._window import Window
@@ -36,6 +37,12 @@ class _Outcome:
     event_id: int | None
     new_event: bool = False
     merges: int = 0
+
+
+def _variant_source(story: Story) -> str:
+    """The source a story is credited to as a variant of another feed's story: its own feed's
+    host (the link's host is the other story's), or its source when it has no http(s) feed."""
+    return source_name(story.feed_url, story.source)
 
 
 def _counts(outcomes: Iterable[_Outcome]) -> Counts:
@@ -74,7 +81,10 @@ class WriteStep:
                 with self.store.write() as tx:
                     window.catch_up()
                     for story, signature in items:
-                        found = tx.find_story(StoryKey.of(story, feed_id))
+                        key = replace(
+                            StoryKey.of(story, feed_id), variant_source=_variant_source(story)
+                        )
+                        found = tx.find_story(key)
                         assignment = None
                         if needs_assignment(found, story):
                             assignment = clusterer.assign(signature, story.when, dated=story.dated)
@@ -124,8 +134,9 @@ class WriteStep:
         assert assignment is not None
         clusterer = self.window.clusterer
         if decision.variant_of is not None:
-            # Another feed's story has this URL (a unique key): the variant is stored without it.
-            story = replace(story, url=None)
+            # Another feed's story has this URL (a unique key): the variant is stored without it,
+            # credited to the feed that carried it, not to the publisher the link names.
+            story = replace(story, url=None, source=_variant_source(story))
         story_id = tx.insert_story(story, signature, feed_id=feed_id)
         event_id = decision.event_id
         new_event = event_id is None

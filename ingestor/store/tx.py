@@ -43,7 +43,8 @@ def find_story(conn: Connection, key: StoryKey) -> StoryMatch | None:
     A match on ``external_id`` (a replayed record's own id) reports ``matched_on="guid"``: it
     plays the part of a GUID for records that come without a feed. A match on another feed's
     URL is last and reports ``foreign=True``: only a story's own feed may edit it, so the
-    pipeline stores a different text under that link as a variant, never as an edit.
+    pipeline stores a different text under that link as a variant, never as an edit; that
+    variant is found again by ``key.variant_source`` and the content hash.
     """
     base = (
         select(stories.c.id, stories.c.content_hash, stories.c.feed_id, memberships.c.event_id)
@@ -78,6 +79,16 @@ def find_story(conn: Connection, key: StoryKey) -> StoryMatch | None:
             if not match.foreign:
                 return match
             foreign = match
+        if foreign is not None and key.variant_source and key.variant_source != key.source:
+            # This feed's own variant of the other story, stored under its own source.
+            row = conn.execute(
+                base.where(
+                    stories.c.source == key.variant_source,
+                    stories.c.content_hash == key.content_hash,
+                )
+            ).first()
+            if row is not None:
+                return StoryMatch(row.id, row.event_id, "content", row.content_hash)
     return foreign
 
 
