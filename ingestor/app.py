@@ -3,9 +3,9 @@
 Owns: ``Ingestor`` (lemon24/reader's ``Reader`` is the model), and what each of its operations
 opens, which is only what it needs:
 
-* reading (``list_events``, ``get_event``, ``list_feeds``, ``export_opml``, ``index_status``,
-  ``db_status``, ``counts``) opens the store read-only: nothing is written, no file or directory
-  is created, the shared index is only read;
+* reading (``list_events``, ``get_event``, ``get_story``, ``merged_into``, ``list_feeds``,
+  ``last_poll``, ``export_opml``, ``index_status``, ``db_status``, ``counts``) opens the store
+  read-only: nothing is written, no file or directory is created, the shared index is only read;
 * curating the feed list (``add_feed``, ``remove_feed``, ``import_opml``, ``sync_feeds``) opens
   the store alone, with its schema checked (and migrated if allowed);
 * polling, replaying and ``rebuild_index`` open the whole pipeline over that store: the
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from ingestor import opml
 from ingestor.config import Settings
-from ingestor.models import Event, EventDetail, FeedRunResult, FeedSource
+from ingestor.models import Event, EventDetail, FeedRunResult, FeedSource, StoryDetail
 from ingestor.pipeline import IndexStatus, Pipeline, ReplaySummary, survey, utcnow
 from ingestor.replay import count_replay
 from ingestor.store import SchemaStatus, Store, ensure_schema, open_store
@@ -207,14 +207,37 @@ class Ingestor:
 
     # -- events ------------------------------------------------------------------------------
     def list_events(
-        self, *, since: datetime | None = None, min_size: int = 1, limit: int = 50
+        self,
+        *,
+        since: datetime | None = None,
+        min_size: int = 1,
+        limit: int = 50,
+        q: str | None = None,
+        source: str | None = None,
+        before: tuple[datetime, int] | None = None,
     ) -> list[Event]:
-        """Events, newest first (by last seen)."""
-        return self._readable().list_events(since=since, min_size=min_size, limit=limit)
+        """Events, newest first (by last seen, then id): ``q`` in the canonical title, a
+        variant from ``source``, after the ``(last_seen, id)`` of ``before``."""
+        return self._readable().list_events(
+            since=since, min_size=min_size, limit=limit, q=q, source=source, before=before
+        )
 
     def get_event(self, event_id: int) -> EventDetail:
         """An event with every variant; ``NotFound`` when there is none."""
         return self._readable().get_event(event_id)
+
+    def get_story(self, story_id: int) -> StoryDetail:
+        """A story with its event and how it joined; ``NotFound`` when there is none."""
+        return self._readable().get_story(story_id)
+
+    def merged_into(self, event_id: int) -> int | None:
+        """Where a merged event's stories are now (``None``: it was never merged)."""
+        return self._readable().merged_into(event_id)
+
+    def last_poll(self) -> datetime | None:
+        """When any feed was last polled (by any process sharing the store), or ``None``."""
+        polled = [f.last_polled_at for f in self._readable().list_feeds(include_removed=True)]
+        return max((t for t in polled if t is not None), default=None)
 
     def score_description(self) -> dict[str, Any]:
         """The verification score and the thresholds applied to it (for ``--explain``); opens
@@ -226,6 +249,10 @@ class Ingestor:
     def counts(self) -> dict[str, int]:
         """Rows per table: feeds, stories, events, memberships."""
         return self._readable().counts()
+
+    def merge_count(self) -> int:
+        """Event merges recorded (the merge log's ids count up from 1 and are never removed)."""
+        return self._readable().max_merge_id()
 
     # -- polling and replay ------------------------------------------------------------------
     def tick(self, *, now: datetime | None = None) -> list[FeedRunResult]:

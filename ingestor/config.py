@@ -42,6 +42,7 @@ from ingestor.policies import (
     FingerprintPolicy,
     ParsePolicy,
     SchedulePolicy,
+    ServePolicy,
     StorePolicy,
     Words,
 )
@@ -97,6 +98,7 @@ class Settings(BaseSettings):
     cluster: ClusterPolicy = ClusterPolicy()
     store: StorePolicy = StorePolicy()
     daemon: DaemonPolicy = DaemonPolicy()
+    serve: ServePolicy = ServePolicy()
 
     @field_validator("database_url")
     @classmethod

@@ -1,10 +1,11 @@
 """What each stage may be told: one frozen, validated policy per stage.
 
 Owns: the policies (``SchedulePolicy``, ``FetchPolicy``, ``ParsePolicy``, ``FingerprintPolicy``,
-``ClusterPolicy``, ``StorePolicy``, ``DaemonPolicy``): every field's type, default, bounds and
-meaning. They are the tables of ``config/ingestor.toml``: ``config.Settings`` holds one of each
-(``settings.fetch`` is the ``FetchPolicy`` the fetcher is built with), so a setting is declared
-once, and a stage takes its policy as a value without ever reading configuration.
+``ClusterPolicy``, ``StorePolicy``, ``DaemonPolicy``, ``ServePolicy``): every field's type,
+default, bounds and meaning. They are the tables of ``config/ingestor.toml``: ``config.Settings``
+holds one of each (``settings.fetch`` is the ``FetchPolicy`` the fetcher is built with), so a
+setting is declared once, and a stage takes its policy as a value without ever reading
+configuration.
 
 Does not: read files or the environment (``config`` layers file < environment < flags into
 these), or use the values (each stage does). Imports pydantic and nothing of ``ingestor``.
@@ -34,6 +35,7 @@ __all__ = [
     "Network",
     "ParsePolicy",
     "SchedulePolicy",
+    "ServePolicy",
     "StorePolicy",
     "Words",
 ]
@@ -235,3 +237,13 @@ class DaemonPolicy(_Policy):
     lease_s: int = Field(default=600, ge=10)
     """How long a daemon holds a claimed feed; longer than a poll can take (fetch deadline plus
     parse budget plus the write), so no other daemon polls it meanwhile."""
+
+
+class ServePolicy(_Policy):
+    """The HTTP server (``ingestor serve``, ``ingestor run --serve``)."""
+
+    host: str = Field(default="127.0.0.1", min_length=1, max_length=255)
+    """Listen on this address only; 0.0.0.0 (every interface) must be asked for."""
+    port: int = Field(default=8080, ge=0, le=65535)
+    token: str = Field(default="", max_length=1024, repr=False)
+    """When set, ``/api/...`` requires ``Authorization: Bearer <token>``; empty: open."""

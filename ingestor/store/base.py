@@ -36,6 +36,7 @@ from ingestor.models import (
     IndexedStory,
     Signature,
     Story,
+    StoryDetail,
     StoryKey,
     StoryMatch,
 )
@@ -190,9 +191,26 @@ class Store(Protocol):
 
     # -- reading -----------------------------------------------------------------------------
     def list_events(
-        self, *, since: datetime | None = None, min_size: int = 1, limit: int = 50
+        self,
+        *,
+        since: datetime | None = None,
+        min_size: int = 1,
+        limit: int = 50,
+        q: str | None = None,
+        source: str | None = None,
+        before: tuple[datetime, int] | None = None,
     ) -> list[Event]:
-        """Events, newest first (by last seen)."""
+        """Events, newest first (by last seen, then id); ``q`` filters on the canonical title,
+        ``source`` on a variant's source (both case aside), ``before`` continues a listing
+        after the ``(last_seen, id)`` of its last event."""
+        ...
+
+    def get_story(self, story_id: int) -> StoryDetail:
+        """A story with its event and how it joined; raises ``NotFound``."""
+        ...
+
+    def merged_into(self, event_id: int) -> int | None:
+        """The event a merged event's stories are in now; ``None`` if it was never merged."""
         ...
 
     def get_event(self, event_id: int) -> EventDetail:

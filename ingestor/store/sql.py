@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from ingestor.errors import NotFound, StoreError
+from ingestor.errors import StoreError
 from ingestor.models import (
     Event,
     EventDetail,
@@ -31,10 +31,12 @@ from ingestor.models import (
     FeedSource,
     IndexedStory,
     Story,
+    StoryDetail,
     StoryKey,
     StoryMatch,
 )
 from ingestor.store import migrate as migrations
+from ingestor.store import reads
 from ingestor.store.base import SchemaStatus
 from ingestor.store.engine import (
     driver_message,
@@ -49,16 +51,13 @@ from ingestor.store.engine import (
 from ingestor.store.rows import (
     count_queries,
     due_condition,
-    event_from_row,
-    event_query,
     feed_from_row,
     index_query,
     indexed_from_row,
     merge_from_row,
     story_from_row,
-    variant_from_row,
 )
-from ingestor.store.schema import event_merges, events, feeds, memberships, stories
+from ingestor.store.schema import event_merges, feeds, memberships, stories
 from ingestor.store.tx import SQLWriteTx, find_story
 
 __all__ = ["SQLStore"]
@@ -340,59 +339,34 @@ class SQLStore:
             query = select(func.coalesce(func.max(event_merges.c.id), 0))
             return int(conn.execute(query).scalar_one())
 
-    # -- reading -----------------------------------------------------------------------------
+    # -- reading (the queries are in ``store.reads``) -------------------------------------
     def list_events(
-        self, *, since: datetime | None = None, min_size: int = 1, limit: int = 50
+        self,
+        *,
+        since: datetime | None = None,
+        min_size: int = 1,
+        limit: int = 50,
+        q: str | None = None,
+        source: str | None = None,
+        before: tuple[datetime, int] | None = None,
     ) -> list[Event]:
-        """Events last seen at or after ``since`` with at least ``min_size`` members, newest
-        first."""
-        query = event_query().where(events.c.size >= max(1, min_size))
-        if since is not None:
-            query = query.where(events.c.last_seen >= since)
-        query = query.order_by(events.c.last_seen.desc(), events.c.id.desc()).limit(limit)
         with self._read("list_events") as conn:
-            return [event_from_row(row) for row in conn.execute(query)]
+            return reads.list_events(
+                conn, since=since, min_size=min_size, limit=limit, q=q, source=source,
+                before=before,
+            )  # fmt: skip
 
     def get_event(self, event_id: int) -> EventDetail:
-        """The event and its variants, oldest first (by the story's ``when``, then id)."""
-        variants_query = (
-            select(stories, memberships)
-            .join(memberships, memberships.c.story_id == stories.c.id)
-            .where(memberships.c.event_id == event_id)
-            .order_by(stories.c.when_at, stories.c.id)
-        )
         with self._read("get_event") as conn:
-            query = event_query().where(events.c.id == event_id, events.c.size > 0)
-            row = conn.execute(query).first()
-            if row is None:
-                raise NotFound(self._missing_event(conn, event_id))
-            variants = tuple(variant_from_row(v) for v in conn.execute(variants_query))
-            merged = conn.execute(
-                select(event_merges)
-                .where(event_merges.c.into_event_id == event_id)
-                .order_by(event_merges.c.id)
-            ).all()
-        return EventDetail(
-            event=event_from_row(row), variants=variants, merges=tuple(map(merge_from_row, merged))
-        )
+            return reads.get_event(conn, event_id)
 
-    @staticmethod
-    def _missing_event(conn: Connection, event_id: int) -> str:
-        """Why there is no event ``event_id``: never one, or merged (into what, in the end)."""
-        current, hops = event_id, 0
-        while hops < 100:
-            into = conn.execute(
-                select(event_merges.c.into_event_id)
-                .where(event_merges.c.gone_event_id == current)
-                .order_by(event_merges.c.id.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-            if into is None:
-                break
-            current, hops = into, hops + 1
-        if current == event_id:
-            return f"no event {event_id}"
-        return f"event {event_id} was merged into event {current}"
+    def get_story(self, story_id: int) -> StoryDetail:
+        with self._read("get_story") as conn:
+            return reads.get_story(conn, story_id)
+
+    def merged_into(self, event_id: int) -> int | None:
+        with self._read("merged_into") as conn:
+            return reads.merged_into(conn, event_id)
 
     def counts(self) -> dict[str, int]:
         with self._read("counts") as conn:
