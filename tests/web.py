@@ -7,6 +7,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +77,39 @@ def seed_event_id(test_client: TestClient) -> int:
     events = test_client.get("/api/events", params={"min_size": 5}).json()["events"]
     [event] = [e for e in events if e["sources"] == 5]
     return int(event["id"])
+
+
+def check_json_feed(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The items of a JSON Feed 1.1 document, after checking the rules of its specification
+    (jsonfeed.org/version/1.1) a reader relies on: feedparser 6.0 reads no JSON Feed, so the
+    test checks them itself. Raises ``AssertionError`` naming the first rule broken."""
+    assert document["version"] == "https://jsonfeed.org/version/1.1"
+    assert isinstance(document["title"], str)
+    assert document["title"]
+    for key in ("home_page_url", "feed_url"):
+        assert document[key].startswith(("http://", "https://")), key
+    items = document["items"]
+    assert isinstance(items, list)
+    ids = [item["id"] for item in items]
+    assert len(set(ids)) == len(ids), "ids are unique"
+    for item in items:
+        assert isinstance(item["id"], str)
+        assert item["id"]
+        assert isinstance(item.get("content_html"), str) or isinstance(
+            item.get("content_text"), str
+        ), "content_html or content_text"
+        for key in ("date_published", "date_modified"):
+            when = datetime.fromisoformat(item[key].replace("Z", "+00:00"))
+            assert when.utcoffset() is not None, key  # RFC 3339: with an offset
+        for author in item.get("authors", []):
+            assert isinstance(author["name"], str)
+        for key in item:
+            assert key in _JSON_FEED_ITEM or key.startswith("_"), f"unknown item key {key}"
+    return list(items)
+
+
+_JSON_FEED_ITEM = {
+    "id", "url", "external_url", "title", "content_html", "content_text", "summary", "image",
+    "banner_image", "date_published", "date_modified", "authors", "tags", "language",
+    "attachments",
+}  # fmt: skip
