@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING, Any
 from ingestor import opml
 from ingestor.config import Settings
 from ingestor.models import Event, EventDetail, FeedRunResult, FeedSource, StoryDetail
-from ingestor.pipeline import IndexStatus, Pipeline, ReplaySummary, survey, utcnow
+from ingestor.pipeline import (
+    DeliveryReport,
+    IndexStatus,
+    Pipeline,
+    ReplaySummary,
+    survey,
+    utcnow,
+)
 from ingestor.replay import count_replay
 from ingestor.store import SchemaStatus, Store, ensure_schema, open_store
 
@@ -94,6 +101,7 @@ class Ingestor:
             store = self._given or open_store(
                 self.settings.effective_database_url,
                 max_revisions=self.settings.store.max_revisions,
+                webhooks=self.settings.webhooks.urls,
             )
             try:
                 ensure_schema(store, migrate=self._migrate)
@@ -258,6 +266,14 @@ class Ingestor:
     def tick(self, *, now: datetime | None = None) -> list[FeedRunResult]:
         """Poll every due feed this process can lease."""
         return self.pipeline().tick(now=now)
+
+    def deliver_webhooks(self, *, now: datetime | None = None) -> DeliveryReport:
+        """Send the due webhook notifications (after the writes that made them committed)."""
+        return self.pipeline().deliver_webhooks(now=now or utcnow())
+
+    def webhook_backlog(self) -> int:
+        """Webhook notifications not delivered yet."""
+        return self._readable().webhook_backlog()
 
     def replay(
         self, paths: Sequence[Path], *, progress: Callable[[int], None] | None = None

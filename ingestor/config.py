@@ -44,6 +44,7 @@ from ingestor.policies import (
     SchedulePolicy,
     ServePolicy,
     StorePolicy,
+    WebhookPolicy,
     Words,
 )
 
@@ -99,6 +100,7 @@ class Settings(BaseSettings):
     store: StorePolicy = StorePolicy()
     daemon: DaemonPolicy = DaemonPolicy()
     serve: ServePolicy = ServePolicy()
+    webhooks: WebhookPolicy = WebhookPolicy()
 
     @field_validator("database_url")
     @classmethod

@@ -69,6 +69,8 @@ def run_tick(
     started = time.monotonic()
     results = app.tick(now=now)
     counts = totals.add(results)
+    if app.settings.webhooks.urls:
+        app.deliver_webhooks(now=now)  # the tick's writes have committed
     if on_results is not None:
         on_results(results, time.monotonic() - started)
     log.info(

@@ -247,7 +247,9 @@ def test_the_web_service_serves_the_store_on_loopback(services: dict[str, dict[s
     assert web["ports"] == [f"127.0.0.1:8080:{port}"]
     assert ("./config", "/etc/ingestor", "ro") in mounts(web)
     env = environment(web)
-    assert env["INGESTOR_DATABASE_URL"] == environment(services["ingestor"])["INGESTOR_DATABASE_URL"]
+    assert (
+        env["INGESTOR_DATABASE_URL"] == environment(services["ingestor"])["INGESTOR_DATABASE_URL"]
+    )
     config = host_path(web, env["INGESTOR_CONFIG"])
     assert config is not None
     settings = load_settings(None, environ={**env, "INGESTOR_CONFIG": str(config)})

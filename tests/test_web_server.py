@@ -91,6 +91,7 @@ def test_metrics_count_the_ticks_and_read_the_store(store: str) -> None:
         f"ingestor_stories {float(counts['stories'])}",
         f"ingestor_events {float(counts['events'])}",
         "ingestor_event_merges 0.0",
+        "ingestor_webhook_backlog 0.0",
         "ingestor_index_events 6.0",
         "ingestor_store_up 1.0",
     ):

@@ -32,6 +32,7 @@ from ingestor.models._stories import (
     EventDetail,
     EventMerge,
     IndexedStory,
+    OutboxItem,
     Reason,
     Signature,
     Story,
@@ -39,6 +40,7 @@ from ingestor.models._stories import (
     StoryKey,
     StoryMatch,
     Variant,
+    WebhookKind,
 )
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "FeedStatus",
     "FetchResult",
     "IndexedStory",
+    "OutboxItem",
     "ParsedEntry",
     "ParsedFeed",
     "Reason",
@@ -62,4 +65,5 @@ __all__ = [
     "StoryKey",
     "StoryMatch",
     "Variant",
+    "WebhookKind",
 ]

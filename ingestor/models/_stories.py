@@ -19,6 +19,7 @@ __all__ = [
     "EventDetail",
     "EventMerge",
     "IndexedStory",
+    "OutboxItem",
     "Reason",
     "Signature",
     "Story",
@@ -26,6 +27,7 @@ __all__ = [
     "StoryKey",
     "StoryMatch",
     "Variant",
+    "WebhookKind",
 ]
 
 
@@ -282,3 +284,20 @@ class StoryDetail:
     story: Story
     event_id: int | None
     variant: Variant | None
+
+
+WebhookKind = Literal["event.created", "event.variant_added", "event.merged"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One webhook notification for one URL, as the outbox holds it until it is delivered."""
+
+    id: int
+    url: str
+    kind: WebhookKind
+    event_id: int
+    idempotency_key: str
+    payload: str
+    """The JSON body, exactly as it is signed and sent."""
+    attempts: int = 0

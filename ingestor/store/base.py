@@ -34,6 +34,7 @@ from ingestor.models import (
     FeedSource,
     FeedState,
     IndexedStory,
+    OutboxItem,
     Signature,
     Story,
     StoryDetail,
@@ -215,6 +216,22 @@ class Store(Protocol):
 
     def get_event(self, event_id: int) -> EventDetail:
         """An event with all its variants; raises ``NotFound``."""
+        ...
+
+    # -- the webhook outbox ----------------------------------------------------------------
+    def claim_webhooks(self, *, now: datetime, limit: int, lease_s: float) -> list[OutboxItem]:
+        """Due pending notifications, oldest first, leased for ``lease_s`` seconds."""
+        ...
+
+    def finish_webhook(
+        self, item_id: int, *, now: datetime, delivered: bool, retry_at: datetime | None,
+        error: str | None,
+    ) -> None:  # fmt: skip
+        """Record one delivery attempt (``retry_at`` ``None`` and not delivered: give up)."""
+        ...
+
+    def webhook_backlog(self) -> int:
+        """Notifications not delivered yet."""
         ...
 
     def counts(self) -> dict[str, int]:

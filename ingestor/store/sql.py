@@ -30,13 +30,14 @@ from ingestor.models import (
     EventMerge,
     FeedSource,
     IndexedStory,
+    OutboxItem,
     Story,
     StoryDetail,
     StoryKey,
     StoryMatch,
 )
 from ingestor.store import migrate as migrations
-from ingestor.store import reads
+from ingestor.store import outbox, reads
 from ingestor.store.base import SchemaStatus
 from ingestor.store.engine import (
     driver_message,
@@ -75,7 +76,15 @@ def _due_order() -> tuple[Any, ...]:
 class SQLStore:
     """Feeds, stories, events and memberships in one SQL database (see ``store.base.Store``)."""
 
-    def __init__(self, url: str, *, max_revisions: int = 5, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_revisions: int = 5,
+        read_only: bool = False,
+        webhooks: tuple[str, ...] = (),
+    ) -> None:
+        self.webhooks = webhooks
         if max_revisions < 0:
             raise ValueError("max_revisions must be >= 0")
         self._sa_url = normalize_url(url)
@@ -141,7 +150,7 @@ class SQLStore:
     @contextmanager
     def _write_tx(self) -> Iterator[SQLWriteTx]:
         with self._write("write") as conn:
-            yield SQLWriteTx(conn, max_revisions=self.max_revisions)
+            yield SQLWriteTx(conn, max_revisions=self.max_revisions, webhooks=self.webhooks)
 
     @contextmanager
     def _read(self, what: str) -> Iterator[Connection]:
@@ -367,6 +376,23 @@ class SQLStore:
     def merged_into(self, event_id: int) -> int | None:
         with self._read("merged_into") as conn:
             return reads.merged_into(conn, event_id)
+
+    # -- the webhook outbox (``store.outbox``) ----------------------------------------------
+    def claim_webhooks(self, *, now: datetime, limit: int, lease_s: float) -> list[OutboxItem]:
+        with self._write("claim_webhooks") as conn:
+            return outbox.claim_due(conn, now=now, limit=limit, lease_s=lease_s)
+
+    def finish_webhook(
+        self, item_id: int, *, now: datetime, delivered: bool, retry_at: datetime | None,
+        error: str | None,
+    ) -> None:  # fmt: skip
+        with self._write("finish_webhook") as conn:
+            outbox.finish(conn, item_id, now=now, delivered=delivered, retry_at=retry_at,
+                          error=error)  # fmt: skip
+
+    def webhook_backlog(self) -> int:
+        with self._read("webhook_backlog") as conn:
+            return outbox.backlog(conn)
 
     def counts(self) -> dict[str, int]:
         with self._read("counts") as conn:

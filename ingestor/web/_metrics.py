@@ -8,7 +8,7 @@ servers in one process, or a test's, do not collide). Two kinds of numbers:
   wired by ``ingestor run --serve``). A server without a daemon in its process reports these
   as zero;
 * what the store holds, read at each scrape through the facade (stories, events, feeds,
-  merges, the clustering window's events when a daemon runs here).
+  merges, the webhook backlog, the clustering window's events when a daemon runs here).
 
 Does not: time anything itself or touch the pipeline: the durations are the ones the poll
 results carry (``elapsed_ms``) and the tick's own, measured by the daemon's caller.
@@ -48,6 +48,7 @@ class _StoreCollector(Collector):
         try:
             counts = self._app.counts()
             merges = self._app.merge_count()
+            backlog = self._app.webhook_backlog()
         except IngestorError:
             up.add_metric([], 0)
             yield up
@@ -62,6 +63,9 @@ class _StoreCollector(Collector):
         ):
             yield GaugeMetricFamily(f"ingestor_{name}", helptext, value=counts.get(name, 0))
         yield GaugeMetricFamily("ingestor_event_merges", "Event merges recorded", value=merges)
+        yield GaugeMetricFamily(
+            "ingestor_webhook_backlog", "Webhook notifications not delivered yet", value=backlog
+        )
         indexed = self._indexed()
         if indexed is not None:
             yield GaugeMetricFamily(
