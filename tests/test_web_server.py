@@ -152,6 +152,20 @@ def test_serve_refuses_a_missing_database_and_bad_flags(tmp_path: Path) -> None:
     assert "--once" in err
 
 
+def test_serve_says_when_its_port_is_taken(store: str, tmp_path: Path) -> None:
+    """A port another socket holds is one line on stderr and exit code 1, before any request."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: None for k in os.environ if k.startswith("INGESTOR_")}
+        env["INGESTOR_DATABASE_URL"] = store
+        result = CliRunner().invoke(cli, ["serve", "--port", str(port)], env=env)
+    assert result.exit_code == 1
+    assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def _get(url: str) -> httpx.Response | None:
     try:
         return httpx.get(url, timeout=5)

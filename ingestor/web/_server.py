@@ -13,6 +13,7 @@ server after its last tick.
 
 from __future__ import annotations
 
+import socket
 import threading
 from typing import Any
 
@@ -33,13 +34,33 @@ def _config(app: Any, host: str, port: int) -> uvicorn.Config:
     )  # fmt: skip
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (uvicorn listens on it); ``ConfigError`` in one line when
+    the address cannot be had (in use, not this machine's, not an address)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as e:
+        raise ConfigError(f"cannot listen on {host}:{port}: {e}") from e
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+    return sock
+
+
 def serve(app: Any, *, host: str, port: int) -> None:
     """Serve until SIGINT/SIGTERM."""
+    sock = listen(host, port)
     server = uvicorn.Server(_config(app, host, port))
-    log.info("server_starting", host=host, port=port)
-    server.run()
-    if not server.started:
-        raise ConfigError(f"could not listen on {host}:{port} (see the log line above)")
+    log.info("server_starting", host=host, port=sock.getsockname()[1])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
 
 
 class ServerThread:
@@ -47,14 +68,17 @@ class ServerThread:
     asks it to finish and waits."""
 
     def __init__(self, app: Any, *, host: str, port: int) -> None:
+        self._socket = listen(host, port)
         self.server = uvicorn.Server(_config(app, host, port))
-        self._thread = threading.Thread(target=self.server.run, name="ingestor-serve", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self._socket]}, name="ingestor-serve",
+            daemon=True,
+        )  # fmt: skip
 
     @property
     def port(self) -> int:
         """The port listened on (the real one when 0 was asked for)."""
-        sockets = [s for server in self.server.servers for s in server.sockets]
-        return int(sockets[0].getsockname()[1])
+        return int(self._socket.getsockname()[1])
 
     def start(self, *, timeout_s: float = 10.0) -> ServerThread:
         self._thread.start()
@@ -71,3 +95,4 @@ class ServerThread:
         self.server.should_exit = True
         if self._thread.is_alive():
             self._thread.join(timeout_s)
+        self._socket.close()
