@@ -173,3 +173,19 @@ def test_a_cursor_round_trips_and_a_forged_one_is_refused() -> None:
         with pytest.raises(ConfigError):
             decode_cursor(forged)
     assert clean("a\x00b\x1bc\u2028d") == "abc\u2028d"
+
+
+def test_a_large_event_page_compares_only_the_first_variants(
+    web: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``MAX_DIFFS`` variants, the rest are listed without a word diff, and the page says
+    so."""
+    from ingestor.web import _pages
+
+    monkeypatch.setattr(_pages, "MAX_DIFFS", 2)
+    event_id = seed_event_id(web)
+    first = web.get(f"/api/events/{event_id}").json()["variants"][:2]
+    body = web.get(f"/events/{event_id}").text
+    assert len(re.findall(r'class="variant[ "]', body)) == 5
+    assert body.count('<p class="diff">') == sum(not v["canonical"] for v in first)
+    assert "The last 3 variants are listed without a comparison." in body

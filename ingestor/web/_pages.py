@@ -31,6 +31,9 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=True, tags=["pages and feeds"])
 FEED_LIMIT = 100
+MAX_DIFFS = 30
+"""Variants of one event that get a word diff on its page; the rest are listed without one, so
+a page of a very large event stays bounded."""
 
 
 def _app(request: Request) -> Ingestor:
@@ -71,17 +74,20 @@ def index(request: Request, params: Annotated[Listing, Depends()]) -> Response:
     )  # fmt: skip
 
 
-def _variant_view(variant: Any, canonical: Any, score: dict[str, Any]) -> dict[str, Any]:
+def _variant_view(
+    variant: Any, canonical: Any, score: dict[str, Any], *, diff: bool = True
+) -> dict[str, Any]:
     is_canonical = variant.story_id == canonical.story_id
+    diff = diff and not is_canonical
     return {
         "variant": variant,
         "canonical": is_canonical,
         "link": safe_link(variant.story.url),
         "signals": sorted(variant.signals.items()),
         "score": (render.variant_score(variant.signals, score) or "").strip(),
-        "passages": [] if is_canonical else shared_passages(variant.story.text,
-                                                            canonical.story.text),
-        "diff": [] if is_canonical else word_diff(variant.story.text, canonical.story.text),
+        "passages": shared_passages(variant.story.text, canonical.story.text) if diff else [],
+        "diff": word_diff(variant.story.text, canonical.story.text) if diff else [],
+        "diffed": diff,
     }  # fmt: skip
 
 
@@ -106,7 +112,11 @@ def event_page(request: Request, event_id: int) -> Response:
             "story": canonical.story,
             "link": safe_link(canonical.story.url),
             "sources": _sources(detail),
-            "variants": [_variant_view(v, canonical, score) for v in detail.variants],
+            "variants": [
+                _variant_view(v, canonical, score, diff=i < MAX_DIFFS)
+                for i, v in enumerate(detail.variants)
+            ],
+            "undiffed": max(0, len(detail.variants) - MAX_DIFFS),
             "formula": render.score_text(score),
             "updated": updated(detail),
         },
