@@ -100,7 +100,9 @@ def test_metrics_count_the_ticks_and_read_the_store(store: str) -> None:
 
 def test_healthz_reports_the_store_and_the_ages(store: str) -> None:
     """``/healthz`` is 200 with the store reachable, and gives the last poll's and the last
-    tick's ages (null when there was none); a store that cannot be reached is 503."""
+    tick's ages (null when there was none); a daemon in the process that has not finished a
+    tick for three intervals and the longest poll is 503 (stalled), and so is a store that
+    cannot be reached."""
     with client(store) as test_client:
         body = test_client.get("/healthz").json()
     assert body == {"status": "ok", "store": "ok", "last_poll_at": None,
@@ -110,6 +112,15 @@ def test_healthz_reports_the_store_and_the_ages(store: str) -> None:
         metrics.observe_tick([], 0.1)
         with client(store, metrics=metrics) as test_client:
             assert test_client.get("/healthz").json()["last_tick_age_s"] >= 0
+    with Ingestor(Settings(database_url=store)) as reader:
+        metrics = Metrics(reader, tick_s=60)
+        metrics.observe_tick([], 0.1)
+        with client(store, metrics=metrics) as test_client:
+            assert test_client.get("/healthz").status_code == 200
+            metrics.last_tick = time.monotonic() - (3 * 60 + 601)  # no tick for that long
+            stalled = test_client.get("/healthz")
+        assert stalled.status_code == 503
+        assert stalled.json()["status"] == "stalled"
     with client("postgresql+psycopg://nobody@127.0.0.1:9/none") as test_client:
         down = test_client.get("/healthz")
         assert down.status_code == 503

@@ -51,7 +51,7 @@ def run_with_server(state: State, app: object) -> None:
     settings = state.settings()
     with open_app(state) as reader:
         reader.counts()
-        metrics = Metrics(reader, indexed=lambda: app.indexed_events)
+        metrics = Metrics(reader, indexed=lambda: app.indexed_events, tick_s=settings.daemon.tick_s)
         web = create_app(reader, token=settings.serve.token, metrics=metrics)
         server = ServerThread(web, host=settings.serve.host, port=settings.serve.port).start()
         click.echo(f"serving on http://{settings.serve.host}:{server.port}/", err=True)

@@ -78,8 +78,17 @@ class _StoreCollector(Collector):
 class Metrics:
     """One registry: the daemon's counters and histograms, the store's gauges."""
 
-    def __init__(self, app: Ingestor, *, indexed: Callable[[], int | None] | None = None) -> None:
+    def __init__(
+        self,
+        app: Ingestor,
+        *,
+        indexed: Callable[[], int | None] | None = None,
+        tick_s: float | None = None,
+    ) -> None:
         self.registry = CollectorRegistry()
+        self.tick_s = tick_s
+        """The daemon's tick interval, when one runs in this process: ``/healthz`` calls the
+        daemon stalled when no tick has ended for ``stalled_after`` seconds."""
         self._lock = threading.Lock()
         self.last_tick: float | None = None
         """``time.monotonic()`` at the end of the last tick observed (``None``: none yet)."""
@@ -121,6 +130,12 @@ class Metrics:
             self.tick_seconds.observe(seconds)
             self.last_tick = time.monotonic()
 
+    @property
+    def stalled_after(self) -> float | None:
+        """Seconds without a finished tick after which the daemon counts as stalled: three
+        intervals and the longest a tick's polls may run (the fetch deadline is at most 600 s)."""
+        return None if self.tick_s is None else 3 * self.tick_s + 600
+
     def last_tick_age(self) -> float | None:
         """Seconds since the last observed tick ended, or ``None``."""
         return None if self.last_tick is None else time.monotonic() - self.last_tick
@@ -131,8 +146,8 @@ class Metrics:
 
 
 def health(app: Ingestor, metrics: Metrics, *, now: Any) -> tuple[bool, dict[str, Any]]:
-    """Whether the store answers, and how long ago a feed was polled (by any process) and this
-    process's daemon last ticked."""
+    """Whether the store answers (and this process's daemon ticks), how long ago a feed was
+    polled (by any process) and this process's daemon last ticked."""
     out: dict[str, Any] = {}
     try:
         polled = app.last_poll()
@@ -144,4 +159,8 @@ def health(app: Ingestor, metrics: Metrics, *, now: Any) -> tuple[bool, dict[str
     out["last_poll_age_s"] = round((now - polled).total_seconds(), 3) if polled else None
     age = metrics.last_tick_age()
     out["last_tick_age_s"] = None if age is None else round(age, 3)
+    limit = metrics.stalled_after
+    if age is not None and limit is not None and age > limit:
+        out["status"] = "stalled"
+        return False, out
     return True, out
