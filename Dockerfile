@@ -19,5 +19,7 @@ WORKDIR /var/lib/ingestor
 
 ENV INGESTOR_CONFIG=/etc/ingestor/ingestor.toml \
     INGESTOR_LOG_FORMAT=json
+# `ingestor serve` (the compose file's web service) listens here.
+EXPOSE 8080
 STOPSIGNAL SIGTERM
 CMD ["ingestor", "run"]

@@ -3,9 +3,10 @@
 Owns: ``Ingestor`` (lemon24/reader's ``Reader`` is the model), and what each of its operations
 opens, which is only what it needs:
 
-* reading (``list_events``, ``count_events``, ``get_event``, ``list_feeds``, ``get_feed``,
-  ``export_opml``, ``index_status``, ``db_status``, ``counts``) opens the store read-only: nothing
-  is written, no file or directory is created, the shared index is only read;
+* reading (``list_events``, ``count_events``, ``get_event``, ``get_story``, ``merged_into``,
+  ``list_feeds``, ``get_feed``, ``last_poll``, ``export_opml``, ``index_status``, ``db_status``,
+  ``counts``) opens the store read-only: nothing is written, no file or directory is created,
+  the shared index is only read;
 * curating the feed list (``add_feed``, ``remove_feed``, ``refresh_feeds``, ``reset_feed``,
   ``import_opml``, ``sync_feeds``) opens the store alone, with its schema checked (and migrated if
   allowed);
@@ -32,8 +33,22 @@ from typing import TYPE_CHECKING, Any, Literal
 from ingestor import opml
 from ingestor.config import Settings
 from ingestor.errors import NotFound
-from ingestor.models import Event, EventDetail, FeedRunResult, FeedSource, feed_identity
-from ingestor.pipeline import IndexStatus, Pipeline, ReplaySummary, survey, utcnow
+from ingestor.models import (
+    Event,
+    EventDetail,
+    FeedRunResult,
+    FeedSource,
+    StoryDetail,
+    feed_identity,
+)
+from ingestor.pipeline import (
+    DeliveryReport,
+    IndexStatus,
+    Pipeline,
+    ReplaySummary,
+    survey,
+    utcnow,
+)
 from ingestor.replay import count_replay
 from ingestor.store import SchemaStatus, Store, ensure_schema, open_store
 
@@ -103,6 +118,7 @@ class Ingestor:
             store = self._given or open_store(
                 self.settings.effective_database_url,
                 max_revisions=self.settings.store.max_revisions,
+                webhooks=self.settings.webhooks.urls,
             )
             try:
                 ensure_schema(store, migrate=self._migrate)
@@ -275,13 +291,23 @@ class Ingestor:
 
     # -- events ------------------------------------------------------------------------------
     def list_events(
-        self, *, since: datetime | None = None, min_size: int = 1, limit: int = 50, offset: int = 0
+        self,
+        *,
+        since: datetime | None = None,
+        min_size: int = 1,
+        limit: int = 50,
+        offset: int = 0,
+        q: str | None = None,
+        source: str | None = None,
+        before: tuple[datetime, int] | None = None,
     ) -> list[Event]:
-        """Events, newest first (by last seen); ``since`` is ingestion time (events a story
-        joined at or after it)."""
+        """Events, newest first (by last seen, then id): ``since`` is ingestion time (events a
+        story joined at or after it), ``q`` in the canonical title, a variant from ``source``;
+        ``offset`` rows skipped, or only those after the ``(last_seen, id)`` of ``before``."""
         return self._readable().list_events(
-            since=since, min_size=min_size, limit=limit, offset=offset
-        )
+            since=since, min_size=min_size, limit=limit, offset=offset, q=q, source=source,
+            before=before,
+        )  # fmt: skip
 
     def count_events(self, *, since: datetime | None = None, min_size: int = 1) -> int:
         """How many events ``list_events`` pages through."""
@@ -299,6 +325,19 @@ class Ingestor:
                 raise
             return store.get_event(into)
 
+    def get_story(self, story_id: int) -> StoryDetail:
+        """A story with its event and how it joined; ``NotFound`` when there is none."""
+        return self._readable().get_story(story_id)
+
+    def merged_into(self, event_id: int) -> int | None:
+        """Where a merged event's stories are now (``None``: it was never merged)."""
+        return self._readable().merged_into(event_id)
+
+    def last_poll(self) -> datetime | None:
+        """When any feed was last polled (by any process sharing the store), or ``None``."""
+        polled = [f.last_polled_at for f in self._readable().list_feeds(include_removed=True)]
+        return max((t for t in polled if t is not None), default=None)
+
     def score_description(self) -> dict[str, Any]:
         """The verification score and the thresholds applied to it (for ``--explain``); opens
         nothing."""
@@ -310,10 +349,22 @@ class Ingestor:
         """Rows per table: feeds, stories, events, memberships."""
         return self._readable().counts()
 
+    def merge_count(self) -> int:
+        """Event merges recorded (the merge log's ids count up from 1 and are never removed)."""
+        return self._readable().max_merge_id()
+
     # -- polling and replay ------------------------------------------------------------------
     def tick(self, *, now: datetime | None = None) -> list[FeedRunResult]:
         """Poll every due feed this process can lease."""
         return self.pipeline().tick(now=now)
+
+    def deliver_webhooks(self, *, now: datetime | None = None) -> DeliveryReport:
+        """Send the due webhook notifications (after the writes that made them committed)."""
+        return self.pipeline().deliver_webhooks(now=now or utcnow())
+
+    def webhook_backlog(self) -> int:
+        """Webhook notifications not delivered yet."""
+        return self._readable().webhook_backlog()
 
     def replay(
         self, paths: Sequence[Path], *, progress: Callable[[int], None] | None = None

@@ -42,7 +42,9 @@ from ingestor.policies import (
     FingerprintPolicy,
     ParsePolicy,
     SchedulePolicy,
+    ServePolicy,
     StorePolicy,
+    WebhookPolicy,
     Words,
 )
 
@@ -97,6 +99,8 @@ class Settings(BaseSettings):
     cluster: ClusterPolicy = ClusterPolicy()
     store: StorePolicy = StorePolicy()
     daemon: DaemonPolicy = DaemonPolicy()
+    serve: ServePolicy = ServePolicy()
+    webhooks: WebhookPolicy = WebhookPolicy()
 
     @field_validator("database_url")
     @classmethod

@@ -29,7 +29,7 @@ from ingestor.app import Ingestor
 from ingestor.errors import IngestorError
 from ingestor.models import Counts, FeedRunResult
 
-__all__ = ["TickTotals", "run_daemon", "run_tick"]
+__all__ = ["OnResults", "TickTotals", "run_daemon", "run_tick"]
 
 log = structlog.get_logger()
 
@@ -54,11 +54,25 @@ class TickTotals:
         return tick
 
 
-def run_tick(app: Ingestor, totals: TickTotals, *, now: datetime | None = None) -> None:
+OnResults = Callable[[list[FeedRunResult], float], None]
+"""Told every tick's poll results and its duration in seconds (the server's metrics)."""
+
+
+def run_tick(
+    app: Ingestor,
+    totals: TickTotals,
+    *,
+    now: datetime | None = None,
+    on_results: OnResults | None = None,
+) -> None:
     """One pass over the due feeds, with its summary line."""
     started = time.monotonic()
     results = app.tick(now=now)
     counts = totals.add(results)
+    if app.settings.webhooks.urls:
+        app.deliver_webhooks(now=now)  # the tick's writes have committed
+    if on_results is not None:
+        on_results(results, time.monotonic() - started)
     log.info(
         "tick_finished",
         feeds=len(results),
@@ -77,9 +91,10 @@ def run_daemon(
     stop: threading.Event | None = None,
     install_signals: bool = True,
     on_tick: Callable[[TickTotals], None] | None = None,
+    on_results: OnResults | None = None,
 ) -> TickTotals:
     """Open what polling needs, then tick every ``tick_s`` seconds until SIGINT/SIGTERM (or
-    ``stop`` is set)."""
+    ``stop`` is set); ``on_results`` is told each tick's results."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
     database = app.start()  # the store, the schema, the window: fail before the first tick
@@ -90,7 +105,7 @@ def run_daemon(
 
     def job() -> None:
         try:
-            run_tick(app, totals)
+            run_tick(app, totals, on_results=on_results)
         except IngestorError as error:
             # Expected: the database went away between polls (a restart, a dropped
             # connection). This tick is lost; the next one reconnects and goes on.

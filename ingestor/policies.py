@@ -1,10 +1,11 @@
 """What each stage may be told: one frozen, validated policy per stage.
 
 Owns: the policies (``SchedulePolicy``, ``FetchPolicy``, ``ParsePolicy``, ``FingerprintPolicy``,
-``ClusterPolicy``, ``StorePolicy``, ``DaemonPolicy``): every field's type, default, bounds and
-meaning. They are the tables of ``config/ingestor.toml``: ``config.Settings`` holds one of each
-(``settings.fetch`` is the ``FetchPolicy`` the fetcher is built with), so a setting is declared
-once, and a stage takes its policy as a value without ever reading configuration.
+``ClusterPolicy``, ``StorePolicy``, ``DaemonPolicy``, ``ServePolicy``, ``WebhookPolicy``): every
+field's type, default, bounds and meaning. They are the tables of ``config/ingestor.toml``:
+``config.Settings`` holds one of each (``settings.fetch`` is the ``FetchPolicy`` the fetcher is
+built with), so a setting is declared once, and a stage takes its policy as a value without ever
+reading configuration.
 
 Does not: read files or the environment (``config`` layers file < environment < flags into
 these), or use the values (each stage does). Imports pydantic and nothing of ``ingestor``.
@@ -34,7 +35,9 @@ __all__ = [
     "Network",
     "ParsePolicy",
     "SchedulePolicy",
+    "ServePolicy",
     "StorePolicy",
+    "WebhookPolicy",
     "Words",
 ]
 
@@ -235,3 +238,39 @@ class DaemonPolicy(_Policy):
     lease_s: int = Field(default=600, ge=10)
     """How long a daemon holds a claimed feed; longer than a poll can take (fetch deadline plus
     parse budget plus the write), so no other daemon polls it meanwhile."""
+
+
+class ServePolicy(_Policy):
+    """The HTTP server (``ingestor serve``, ``ingestor run --serve``)."""
+
+    host: str = Field(default="127.0.0.1", min_length=1, max_length=255)
+    """Listen on this address only; 0.0.0.0 (every interface) must be asked for."""
+    port: int = Field(default=8080, ge=0, le=65535)
+    token: str = Field(default="", max_length=1024, repr=False)
+    """When set, ``/api/...`` requires ``Authorization: Bearer <token>``; empty: open."""
+
+
+def _http_urls(value: Any) -> Any:
+    items = _items(value)
+    if isinstance(items, str) or not isinstance(items, Iterable):
+        return items
+    for item in items:
+        if not isinstance(item, str) or not item.lower().startswith(("http://", "https://")):
+            raise ValueError(f"{item!r} is not an http(s) URL")
+    return tuple(items)
+
+
+class WebhookPolicy(_Policy):
+    """Webhooks (``pipeline`` delivers them after each tick; the store writes the outbox)."""
+
+    urls: Annotated[tuple[str, ...], BeforeValidator(_http_urls)] = ()
+    """Each gets a signed JSON POST on ``event.created``, ``event.variant_added`` and
+    ``event.merged``; the fetch address checks apply (``fetch.allow_networks`` widens them)."""
+    secret: str = Field(default="", max_length=1024, repr=False)
+    """The HMAC-SHA256 key of the ``X-Ingestor-Signature`` header."""
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    max_attempts: int = Field(default=12, ge=1, le=100)
+    backoff_base_s: int = Field(default=30, ge=1)
+    backoff_max_s: int = Field(default=6 * 3600, ge=1)
+    batch: int = Field(default=100, ge=1, le=10_000)
+    """Deliveries tried per tick at most."""

@@ -31,6 +31,9 @@ __all__ = [
     "feed_target",
     "feeds_table",
     "parse_since",
+    "score_text",
+    "story_json",
+    "variant_score",
 ]
 
 _RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
@@ -150,7 +153,7 @@ def events_table(events: Sequence[Event], *, total: int | None = None, offset: i
     return table
 
 
-def _story_json(story: Story) -> dict[str, Any]:
+def story_json(story: Story) -> dict[str, Any]:
     return {
         "source": story.source,
         "title": story.title,
@@ -172,7 +175,7 @@ def _variant_json(variant: Variant, canonical: Variant, *, explain: bool) -> dic
         "similarity": variant.similarity,
         "reason": variant.reason,
         "joined_at": variant.joined_at.isoformat(),
-        "story": _story_json(variant.story),
+        "story": story_json(variant.story),
     }
     if explain:
         out["signals"] = dict(variant.signals)
@@ -220,7 +223,7 @@ def score_text(score: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def _variant_score(signals: Mapping[str, float], score: Mapping[str, Any]) -> str | None:
+def variant_score(signals: Mapping[str, float], score: Mapping[str, Any]) -> str | None:
     """How one variant's score came about: each weight times its value."""
     if "cosine" not in signals or "gap_days" not in signals or not signals.get("candidates"):
         return None
@@ -282,7 +285,7 @@ def detail_text(
             if v.signals:
                 signals = ", ".join(f"{k}={v.signals[k]:g}" for k in sorted(v.signals))
                 lines.append(f"  signals: {signals}")
-                explained = _variant_score(v.signals, score) if score is not None else None
+                explained = variant_score(v.signals, score) if score is not None else None
                 if explained:
                     lines.append(explained)
             if v.story_id == canonical.story_id:

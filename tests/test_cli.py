@@ -35,6 +35,8 @@ SAMPLES = ROOT / "samples"
 FEEDS = SAMPLES / "feeds"
 ARTICLES = SAMPLES / "articles"
 HEAVY = ("numpy", "sqlalchemy", "datasketch", "trafilatura", "feedparser")
+WEB = ("fastapi", "starlette", "uvicorn", "jinja2", "prometheus_client")
+"""The server's stack: only ``serve`` and ``run --serve`` import it."""
 
 
 @pytest.fixture(autouse=True)
@@ -135,7 +137,7 @@ def test_every_command_and_group_has_help(fresh: Cli, path: tuple[str, ...]) -> 
 
 def test_help_does_not_import_the_heavy_libraries() -> None:
     """``ingestor --help`` answers without importing numpy, SQLAlchemy, datasketch, trafilatura
-    or feedparser."""
+    or feedparser, or the web server's stack."""
     probe = (
         "import json, runpy, sys\n"
         "sys.argv = ['ingestor', '--help']\n"
@@ -143,7 +145,7 @@ def test_help_does_not_import_the_heavy_libraries() -> None:
         "    runpy.run_module('ingestor', run_name='__main__')\n"
         "except SystemExit as e:\n"
         "    code = e.code\n"
-        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        f"heavy = [m for m in {HEAVY + WEB!r} if m in sys.modules]\n"
         "print(json.dumps({'code': code, 'heavy': heavy}))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGESTOR_")}

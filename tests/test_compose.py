@@ -88,9 +88,9 @@ def host_path(service: dict[str, Any], container_path: str) -> Path | None:
 
 
 def test_compose_runs_postgres_redis_and_two_daemons(services: dict[str, dict[str, Any]]) -> None:
-    """The compose file has exactly PostgreSQL 16, Redis 7 and the daemon, built from the
-    Dockerfile here, with two daemon replicas."""
-    assert set(services) == {"postgres", "redis", "ingestor"}
+    """The compose file has exactly PostgreSQL 16, Redis 7, the daemon, built from the
+    Dockerfile here, with two daemon replicas, and the web server."""
+    assert set(services) == {"postgres", "redis", "ingestor", "web"}
     assert services["postgres"]["image"] == "postgres:16"
     assert services["redis"]["image"] == "redis:7"
     daemon = services["ingestor"]
@@ -234,3 +234,24 @@ def test_build_context_leaves_out_local_state() -> None:
         if line.strip() and not line.startswith("#")
     }
     assert {".git", ".venv", "data"} <= ignored
+
+
+def test_the_web_service_serves_the_store_on_loopback(services: dict[str, dict[str, Any]]) -> None:
+    """The web service runs `ingestor serve` from the same image over the daemons' database,
+    listening on every interface inside its container and published on the host's loopback
+    port 8080 only; its settings load."""
+    web = services["web"]
+    assert web["image"] == services["ingestor"]["image"]
+    assert web["command"][:2] == ["ingestor", "serve"]
+    port = web["command"][web["command"].index("--port") + 1]
+    assert web["ports"] == [f"127.0.0.1:8080:{port}"]
+    assert ("./config", "/etc/ingestor", "ro") in mounts(web)
+    env = environment(web)
+    assert (
+        env["INGESTOR_DATABASE_URL"] == environment(services["ingestor"])["INGESTOR_DATABASE_URL"]
+    )
+    config = host_path(web, env["INGESTOR_CONFIG"])
+    assert config is not None
+    settings = load_settings(None, environ={**env, "INGESTOR_CONFIG": str(config)})
+    assert settings.serve.host == "127.0.0.1"  # the file's default; the command asks for more
+    assert "healthz" in " ".join(web["healthcheck"]["test"])

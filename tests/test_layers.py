@@ -64,7 +64,8 @@ ALLOWED: dict[str, set[str]] = {
         "pipeline",
     },
     "daemon": {"errors", "models", "app"},
-    "cli": {"errors", "config", "logs", "app", "daemon", "render", "__version__"},
+    "web": {"errors", "models", "app", "render", "explain", "__version__"},
+    "cli": {"errors", "config", "logs", "app", "daemon", "render", "web", "__version__"},
     "__main__": {"cli"},
     "__init__": set(),
 }
@@ -89,6 +90,11 @@ OWNERS: dict[str, set[str]] = {
     "pydantic": {"policies", "config"},
     "pydantic_settings": {"config"},
     "charset_normalizer": {"charsets"},
+    "fastapi": {"web"},
+    "starlette": {"web"},
+    "uvicorn": {"web"},
+    "jinja2": {"web"},
+    "prometheus_client": {"web"},
 }
 
 

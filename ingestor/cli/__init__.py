@@ -3,7 +3,7 @@
 Owns: argument parsing (click), turning errors into exit codes (0 ok, 1 error, 2 usage), and
 choosing human tables or ``--json``. The only package that does; everything below raises
 ``IngestorError`` or returns values. The ``feeds`` commands are in ``_feeds`` (the curation
-commands grow there), what every command shares in ``_common``.
+commands grow there), ``serve`` in ``_serve``, what every command shares in ``_common``.
 
 Does not: hold logic of its own: every command is one call of ``ingestor.app.Ingestor`` (the
 library facade, which opens only what that operation needs) and the rendering of its answer.
@@ -33,6 +33,7 @@ from ingestor.cli._common import (
     progress,
 )
 from ingestor.cli._feeds import feeds
+from ingestor.cli._serve import run_with_server, serve
 
 __all__ = ["cli", "main"]
 
@@ -62,12 +63,20 @@ def cli(ctx: click.Context, /, config: Path | None, **flags: Any) -> None:
     default=None,
     help="Migrate an out-of-date schema first (default: the store_auto_migrate setting).",
 )
+@click.option(
+    "--serve",
+    "with_server",
+    is_flag=True,
+    help="Also serve the page and the API (the serve_* settings), in a thread beside the daemon.",
+)
 @pass_state
-def run(state: State, once: bool, migrate: bool | None) -> None:
+def run(state: State, once: bool, migrate: bool | None, with_server: bool) -> None:
     """Start the daemon: poll the configured feeds as they fall due."""
     from ingestor import render
     from ingestor.daemon import TickTotals, run_daemon, run_tick
 
+    if once and with_server:
+        raise click.UsageError("--serve runs beside the daemon; it cannot go with --once")
     settings = state.settings()
     with open_app(state, migrate=migrate, budget_workers=2) as app:
         added = app.sync_feeds()
@@ -76,7 +85,10 @@ def run(state: State, once: bool, migrate: bool | None) -> None:
         if not once:
             app.start()  # the window is loaded (and a shared index checked) before it starts
             # The daemon ends with its own summary line (``daemon_stopped``).
-            run_daemon(app, tick_s=settings.daemon.tick_s)
+            if with_server:
+                run_with_server(state, app)
+            else:
+                run_daemon(app, tick_s=settings.daemon.tick_s)
             return
         totals = TickTotals()
         run_tick(app, totals)
@@ -310,6 +322,7 @@ def db_migrate(state: State) -> None:
 
 
 cli.add_command(feeds)
+cli.add_command(serve)
 
 
 def main() -> None:

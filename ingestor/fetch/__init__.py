@@ -9,7 +9,8 @@ live beside it:
 * ``_addresses``: the pure address policy (blocked ranges, IP spellings, the allow-list);
 * ``_content``: bounded body decoders and the hints read from headers (cache, Retry-After,
   validators);
-* ``_net``: the vetted network backend, the per-fetch deadline and the httpx transport.
+* ``_net``: the vetted network backend, the per-fetch deadline and the httpx transport;
+* ``_post``: ``Poster``, one webhook POST over the same backend.
 
 Does not: parse, retry, sleep or decide when to poll next (``schedule``), and never raises for a
 failure it expects: ``Fetcher.fetch`` returns ``FetchResult(status="error", error=...)``.
@@ -82,10 +83,11 @@ from ingestor.fetch._net import (
     VettedBackend,
     system_resolver,
 )
+from ingestor.fetch._post import Poster
 from ingestor.models import FeedSource, FetchResult
 from ingestor.policies import FetchPolicy
 
-__all__ = ["FetchPolicy", "Fetcher", "address_allowed", "parse_ip_host"]
+__all__ = ["FetchPolicy", "Fetcher", "Poster", "address_allowed", "parse_ip_host"]
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, "

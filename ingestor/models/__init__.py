@@ -33,12 +33,15 @@ from ingestor.models._stories import (
     EventDetail,
     EventMerge,
     IndexedStory,
+    OutboxItem,
     Reason,
     Signature,
     Story,
+    StoryDetail,
     StoryKey,
     StoryMatch,
     Variant,
+    WebhookKind,
 )
 
 __all__ = [
@@ -53,13 +56,16 @@ __all__ = [
     "FeedStatus",
     "FetchResult",
     "IndexedStory",
+    "OutboxItem",
     "ParsedEntry",
     "ParsedFeed",
     "Reason",
     "Signature",
     "Story",
+    "StoryDetail",
     "StoryKey",
     "StoryMatch",
     "Variant",
+    "WebhookKind",
     "feed_identity",
 ]

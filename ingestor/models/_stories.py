@@ -19,12 +19,15 @@ __all__ = [
     "EventDetail",
     "EventMerge",
     "IndexedStory",
+    "OutboxItem",
     "Reason",
     "Signature",
     "Story",
+    "StoryDetail",
     "StoryKey",
     "StoryMatch",
     "Variant",
+    "WebhookKind",
 ]
 
 
@@ -236,10 +239,14 @@ class Event:
     size: int
     sources: int = 0
     """Number of distinct sources among the variants."""
+    created_at: datetime | None = None
+    """When the store created the event: with ``id``, a name for it that a recreated database
+    does not reuse (the served feeds' item ids)."""
 
     def __post_init__(self) -> None:
         check_utc(self.first_seen, "first_seen")
         check_utc(self.last_seen, "last_seen")
+        check_utc(self.created_at, "created_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,3 +279,31 @@ class EventDetail:
             if variant.story_id == self.event.canonical_story_id:
                 return variant
         raise LookupError(f"event {self.event.id} has no canonical variant")
+
+
+@dataclass(frozen=True, slots=True)
+class StoryDetail:
+    """One stored story, with the event it is in and how it joined (``None`` for a story in
+    no event)."""
+
+    story_id: int
+    story: Story
+    event_id: int | None
+    variant: Variant | None
+
+
+WebhookKind = Literal["event.created", "event.variant_added", "event.merged"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One webhook notification for one URL, as the outbox holds it until it is delivered."""
+
+    id: int
+    url: str
+    kind: WebhookKind
+    event_id: int
+    idempotency_key: str
+    payload: str
+    """The JSON body, exactly as it is signed and sent."""
+    attempts: int = 0

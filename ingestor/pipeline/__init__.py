@@ -36,7 +36,14 @@ The write step (``_write``), for a batch::
         set the canonical story of every touched event
         clusterer.commit()                                  # a shared index, before the commit
         tx.update_feed(state)                               # the poll state, same transaction
+        (the store writes a webhook outbox row per URL for each new event, join and merge)
     return Written(Counts of the outcomes, event of each story)
+
+After a tick, once its transactions committed (``_webhooks``)::
+
+    for item in store.claim_webhooks(due):                  # leased, a few at a time
+        status = poster.post(url, body, signed headers)     # fetch/: same address checks
+        store.finish_webhook(delivered | retry at backoff | failed after the last attempt)
 
 A tick polls every due feed the store leases to this process on a bounded pool of worker
 threads; fetching, parsing and fingerprinting happen in parallel, the write step one batch at a
@@ -50,7 +57,8 @@ Owns: ``Pipeline``, the composition of the parts beside this module, each one co
 * ``_decide``: the pure write decision; ``_write``: the write step that applies it;
 * ``_poll``: polls and ticks; ``_replay``: replays and ``evaluate_dataset``, with ``_clock``
   giving replayed stories without a time the stream's time;
-* ``_stages``: what runs in a budget worker, and the write and replay results.
+* ``_stages``: what runs in a budget worker, and the write and replay results;
+* ``_webhooks``: delivering the webhook outbox after commit.
 
 Does not: open itself on behalf of a command. ``ingestor.app`` opens exactly what each operation
 needs (the store alone, or a whole pipeline) and is what the CLI and the daemon call.
@@ -70,12 +78,14 @@ from ingestor.pipeline._decide import WriteDecision, decide
 from ingestor.pipeline._poll import Poller
 from ingestor.pipeline._replay import Replayer, evaluate_dataset
 from ingestor.pipeline._stages import ReplaySummary, Written, article_story, utcnow
+from ingestor.pipeline._webhooks import Deliverer, DeliveryReport
 from ingestor.pipeline._window import IndexStatus, Window, survey
 from ingestor.pipeline._write import WriteStep
 from ingestor.policies import FingerprintPolicy
 from ingestor.store import Store, ensure_schema, open_store
 
 __all__ = [
+    "DeliveryReport",
     "IndexStatus",
     "Pipeline",
     "ReplaySummary",
@@ -113,6 +123,7 @@ class Pipeline:
             store, settings, self.writer, budget=self.budget, fetcher=fetcher, rng=rng
         )
         self.replayer = Replayer(settings, self.writer, budget=self.budget)
+        self.webhooks = Deliverer(store, settings.webhooks, settings.fetch)
         # The flow, by what each part does:
         self.load_index = self.window.load
         self.rebuild_index = self.window.rebuild
@@ -120,6 +131,7 @@ class Pipeline:
         self.poll = self.poller.poll
         self.tick = self.poller.tick
         self.replay = self.replayer.replay
+        self.deliver_webhooks = self.webhooks.deliver
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -174,6 +186,7 @@ class Pipeline:
     def close(self) -> None:
         """Close the fetcher, the worker processes and the store."""
         self.poller.close()
+        self.webhooks.close()
         self.budget.close()
         self.store.close()
 

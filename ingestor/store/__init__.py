@@ -27,15 +27,18 @@ __all__ = ["SchemaStatus", "Store", "WriteTx", "ensure_schema", "open_store"]
 log = structlog.get_logger()
 
 
-def open_store(url: str, *, max_revisions: int = 5, read_only: bool = False) -> Store:
+def open_store(
+    url: str, *, max_revisions: int = 5, read_only: bool = False, webhooks: tuple[str, ...] = ()
+) -> Store:
     """Open (never migrate) the database at ``url``; ``StoreError`` if it cannot be reached.
 
     ``read_only``: for commands that only read. Nothing is written, not even a missing SQLite
     file or its directory: such a store reads as an empty database (``schema_status``), and
-    every write is refused."""
+    every write is refused. ``webhooks``: the URLs every write transaction notifies through
+    the outbox (``store.outbox``)."""
     from ingestor.store.sql import SQLStore  # SQLAlchemy stays out of imports of the contract.
 
-    store = SQLStore(url, max_revisions=max_revisions, read_only=read_only)
+    store = SQLStore(url, max_revisions=max_revisions, read_only=read_only, webhooks=webhooks)
     try:
         store.ping()
     except BaseException:

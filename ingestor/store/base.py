@@ -34,8 +34,10 @@ from ingestor.models import (
     FeedSource,
     FeedState,
     IndexedStory,
+    OutboxItem,
     Signature,
     Story,
+    StoryDetail,
     StoryKey,
     StoryMatch,
 )
@@ -200,23 +202,53 @@ class Store(Protocol):
 
     # -- reading -----------------------------------------------------------------------------
     def list_events(
-        self, *, since: datetime | None = None, min_size: int = 1, limit: int = 50, offset: int = 0
+        self,
+        *,
+        since: datetime | None = None,
+        min_size: int = 1,
+        limit: int = 50,
+        offset: int = 0,
+        q: str | None = None,
+        source: str | None = None,
+        before: tuple[datetime, int] | None = None,
     ) -> list[Event]:
-        """Events, newest first (by last seen); ``since`` is ingestion time: events a story
-        joined at or after it."""
+        """Events, newest first (by last seen, then id); ``since`` is ingestion time (events a
+        story joined at or after it), ``q`` filters on the canonical title, ``source`` on a
+        variant's source (both case aside); ``offset`` rows are skipped, or ``before``
+        continues a listing after the ``(last_seen, id)`` of its last event."""
         ...
 
     def count_events(self, *, since: datetime | None = None, min_size: int = 1) -> int:
         """How many events ``list_events`` pages through with the same filters."""
         ...
 
-    def get_event(self, event_id: int) -> EventDetail:
-        """An event with all its variants; raises ``NotFound``."""
+    def get_story(self, story_id: int) -> StoryDetail:
+        """A story with its event and how it joined; raises ``NotFound``."""
         ...
 
     def merged_into(self, event_id: int) -> int | None:
         """The event ``event_id`` was merged into, followed to the last merge; ``None`` when it
         was never merged."""
+        ...
+
+    def get_event(self, event_id: int) -> EventDetail:
+        """An event with all its variants; raises ``NotFound``."""
+        ...
+
+    # -- the webhook outbox ----------------------------------------------------------------
+    def claim_webhooks(self, *, now: datetime, limit: int, lease_s: float) -> list[OutboxItem]:
+        """Due pending notifications, oldest first, leased for ``lease_s`` seconds."""
+        ...
+
+    def finish_webhook(
+        self, item_id: int, *, now: datetime, delivered: bool, retry_at: datetime | None,
+        error: str | None,
+    ) -> None:  # fmt: skip
+        """Record one delivery attempt (``retry_at`` ``None`` and not delivered: give up)."""
+        ...
+
+    def webhook_backlog(self) -> int:
+        """Notifications not delivered yet."""
         ...
 
     def counts(self) -> dict[str, int]:

@@ -224,6 +224,7 @@ def event_from_row(row: Any) -> Event:
         last_seen=row.last_seen,
         size=row.size,
         sources=row.sources or 0,
+        created_at=row.created_at,
     )
 
 

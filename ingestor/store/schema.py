@@ -203,3 +203,26 @@ event_merges = Table(
 its memberships moved; this log lets other daemons replay the merge (``merges_since``) and
 ``events show GONE`` name the event it went into. No foreign keys on the event ids: an event
 merged into may itself be merged later."""
+
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("event_id", Integer, nullable=False),
+    Column("idempotency_key", String(64), nullable=False, unique=True),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    Column("last_error", Text),
+    Index("ix_webhook_outbox_due", "status", "next_attempt_at"),
+)
+"""One webhook notification for one URL (``event.created``, ``event.variant_added``,
+``event.merged``), written in the transaction that made it happen and delivered after commit
+(``store.outbox``); ``status`` is pending, delivered, or failed after the last attempt. No
+foreign key on ``event_id``: a merged event's row stays behind with size 0, and the log keeps
+what was said about it."""

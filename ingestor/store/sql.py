@@ -23,19 +23,22 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from ingestor.errors import NotFound, StoreError
+from ingestor.errors import StoreError
 from ingestor.models import (
     Event,
     EventDetail,
     EventMerge,
     FeedSource,
     IndexedStory,
+    OutboxItem,
     Story,
+    StoryDetail,
     StoryKey,
     StoryMatch,
 )
 from ingestor.store import feeds as feed_writes
 from ingestor.store import migrate as migrations
+from ingestor.store import outbox, reads
 from ingestor.store.base import SchemaStatus
 from ingestor.store.engine import (
     driver_message,
@@ -50,17 +53,13 @@ from ingestor.store.engine import (
 from ingestor.store.rows import (
     count_queries,
     due_condition,
-    event_from_row,
-    event_query,
-    events_filter,
     feed_from_row,
     index_query,
     indexed_from_row,
     merge_from_row,
     story_from_row,
-    variant_from_row,
 )
-from ingestor.store.schema import event_merges, events, feeds, memberships, stories
+from ingestor.store.schema import event_merges, feeds, memberships, stories
 from ingestor.store.tx import SQLWriteTx, find_story
 
 __all__ = ["SQLStore"]
@@ -75,7 +74,15 @@ def _due_order() -> tuple[Any, ...]:
 class SQLStore:
     """Feeds, stories, events and memberships in one SQL database (see ``store.base.Store``)."""
 
-    def __init__(self, url: str, *, max_revisions: int = 5, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_revisions: int = 5,
+        read_only: bool = False,
+        webhooks: tuple[str, ...] = (),
+    ) -> None:
+        self.webhooks = webhooks
         if max_revisions < 0:
             raise ValueError("max_revisions must be >= 0")
         self._sa_url = normalize_url(url)
@@ -141,7 +148,7 @@ class SQLStore:
     @contextmanager
     def _write_tx(self) -> Iterator[SQLWriteTx]:
         with self._write("write") as conn:
-            yield SQLWriteTx(conn, max_revisions=self.max_revisions)
+            yield SQLWriteTx(conn, max_revisions=self.max_revisions, webhooks=self.webhooks)
 
     @contextmanager
     def _read(self, what: str) -> Iterator[Connection]:
@@ -302,75 +309,56 @@ class SQLStore:
             query = select(func.coalesce(func.max(event_merges.c.id), 0))
             return int(conn.execute(query).scalar_one())
 
-    # -- reading -----------------------------------------------------------------------------
+    # -- reading (the queries are in ``store.reads``) -------------------------------------
     def list_events(
-        self, *, since: datetime | None = None, min_size: int = 1, limit: int = 50, offset: int = 0
+        self,
+        *,
+        since: datetime | None = None,
+        min_size: int = 1,
+        limit: int = 50,
+        offset: int = 0,
+        q: str | None = None,
+        source: str | None = None,
+        before: tuple[datetime, int] | None = None,
     ) -> list[Event]:
-        """Events with at least ``min_size`` members that gained a story (were written to) at
-        or after ``since``, newest first by last seen; ``offset`` rows skipped."""
-        query = event_query().where(*events_filter(since, min_size))
-        query = query.order_by(events.c.last_seen.desc(), events.c.id.desc())
         with self._read("list_events") as conn:
-            rows = conn.execute(query.limit(limit).offset(offset))
-            return [event_from_row(row) for row in rows]
+            return reads.list_events(
+                conn, since=since, min_size=min_size, limit=limit, offset=offset, q=q,
+                source=source, before=before,
+            )  # fmt: skip
 
     def count_events(self, *, since: datetime | None = None, min_size: int = 1) -> int:
-        """How many events ``list_events`` would page through."""
-        query = select(func.count()).select_from(events).where(*events_filter(since, min_size))
         with self._read("count_events") as conn:
-            return int(conn.execute(query).scalar_one())
+            return reads.count_events(conn, since=since, min_size=min_size)
 
     def get_event(self, event_id: int) -> EventDetail:
-        """The event and its variants, oldest first (by the story's ``when``, then id)."""
-        variants_query = (
-            select(stories, memberships)
-            .join(memberships, memberships.c.story_id == stories.c.id)
-            .where(memberships.c.event_id == event_id)
-            .order_by(stories.c.when_at, stories.c.id)
-        )
         with self._read("get_event") as conn:
-            query = event_query().where(events.c.id == event_id, events.c.size > 0)
-            row = conn.execute(query).first()
-            if row is None:
-                raise NotFound(self._missing_event(conn, event_id))
-            variants = tuple(variant_from_row(v) for v in conn.execute(variants_query))
-            merged = conn.execute(
-                select(event_merges)
-                .where(event_merges.c.into_event_id == event_id)
-                .order_by(event_merges.c.id)
-            ).all()
-        return EventDetail(
-            event=event_from_row(row), variants=variants, merges=tuple(map(merge_from_row, merged))
-        )
+            return reads.get_event(conn, event_id)
+
+    def get_story(self, story_id: int) -> StoryDetail:
+        with self._read("get_story") as conn:
+            return reads.get_story(conn, story_id)
 
     def merged_into(self, event_id: int) -> int | None:
-        """The event ``event_id`` was merged into (followed to the last merge), or ``None``."""
         with self._read("merged_into") as conn:
-            current = self._follow_merges(conn, event_id)
-        return None if current == event_id else current
+            return reads.merged_into(conn, event_id)
 
-    @staticmethod
-    def _follow_merges(conn: Connection, event_id: int) -> int:
-        current, hops = event_id, 0
-        while hops < 100:
-            into = conn.execute(
-                select(event_merges.c.into_event_id)
-                .where(event_merges.c.gone_event_id == current)
-                .order_by(event_merges.c.id.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-            if into is None:
-                break
-            current, hops = into, hops + 1
-        return int(current)
+    # -- the webhook outbox (``store.outbox``) ----------------------------------------------
+    def claim_webhooks(self, *, now: datetime, limit: int, lease_s: float) -> list[OutboxItem]:
+        with self._write("claim_webhooks") as conn:
+            return outbox.claim_due(conn, now=now, limit=limit, lease_s=lease_s)
 
-    @classmethod
-    def _missing_event(cls, conn: Connection, event_id: int) -> str:
-        """Why there is no event ``event_id``: never one, or merged (into what, in the end)."""
-        current = cls._follow_merges(conn, event_id)
-        if current == event_id:
-            return f"no event {event_id}"
-        return f"event {event_id} was merged into event {current}"
+    def finish_webhook(
+        self, item_id: int, *, now: datetime, delivered: bool, retry_at: datetime | None,
+        error: str | None,
+    ) -> None:  # fmt: skip
+        with self._write("finish_webhook") as conn:
+            outbox.finish(conn, item_id, now=now, delivered=delivered, retry_at=retry_at,
+                          error=error)  # fmt: skip
+
+    def webhook_backlog(self) -> int:
+        with self._read("webhook_backlog") as conn:
+            return outbox.backlog(conn)
 
     def counts(self) -> dict[str, int]:
         with self._read("counts") as conn:

@@ -1,8 +1,9 @@
 """``SQLWriteTx``: the operations allowed inside one ``Store.write()`` transaction.
 
 Owns: finding an already stored copy of a story, inserting and editing stories (with a capped
-revision history), creating events, memberships and their counters, the canonical story, and a
-feed's poll state.
+revision history), creating events, memberships and their counters, the canonical story, a
+feed's poll state, and the webhook notifications of new events, joins and merges
+(``store.outbox``), so they commit or roll back with the change they tell of.
 
 Does not: open, commit or roll back the transaction (``SQLStore.write`` does, serialized with every
 other writer), or decide anything about clustering: the pipeline passes in the ``Assignment`` the
@@ -20,7 +21,16 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Select, insert, select, update
 
 from ingestor.errors import NotFound, StoreError
-from ingestor.models import Assignment, FeedState, Signature, Story, StoryKey, StoryMatch
+from ingestor.models import (
+    Assignment,
+    FeedState,
+    Signature,
+    Story,
+    StoryKey,
+    StoryMatch,
+    WebhookKind,
+)
+from ingestor.store import outbox
 from ingestor.store.engine import translated
 from ingestor.store.rows import signals_to_text, story_values
 from ingestor.store.schema import (
@@ -95,9 +105,14 @@ def find_story(conn: Connection, key: StoryKey) -> StoryMatch | None:
 class SQLWriteTx:
     """One write transaction on a SQL database (see ``ingestor.store.base.WriteTx``)."""
 
-    def __init__(self, conn: Connection, *, max_revisions: int) -> None:
+    def __init__(
+        self, conn: Connection, *, max_revisions: int, webhooks: tuple[str, ...] = ()
+    ) -> None:
         self._conn = conn
         self._max_revisions = max_revisions
+        self._webhooks = webhooks
+        """URLs told of new events, joins and merges (``store.outbox``), in this transaction."""
+        self._created: set[int] = set()
 
     # -- stories -----------------------------------------------------------------------------
     def find_story(self, key: StoryKey) -> StoryMatch | None:
@@ -206,6 +221,7 @@ class SQLWriteTx:
             key = result.inserted_primary_key
             if key is None:
                 raise StoreError("create_event: the database returned no id")
+            self._created.add(int(key[0]))
             return int(key[0])
 
     def add_membership(
@@ -249,6 +265,12 @@ class SQLWriteTx:
                     last_seen=when if empty else max(event.last_seen, when),
                 )
             )
+            if self._webhooks:
+                created = empty and event_id in self._created
+                kind: WebhookKind = "event.created" if created else "event.variant_added"
+                data = {"story_id": story_id, "reason": assignment.reason,
+                        "similarity": float(assignment.similarity)}  # fmt: skip
+                outbox.notify(self._conn, self._webhooks, kind, event_id, data, now=now)
 
     def merge_events(self, into: int, gone: int, *, story_id: int, now: datetime) -> int:
         """Fold event ``gone`` into ``into``: its memberships move, ``into``'s size and span
@@ -292,6 +314,9 @@ class SQLWriteTx:
             key = result.inserted_primary_key
             if key is None:
                 raise StoreError("merge_events: the database returned no id")
+            if self._webhooks:
+                data = {"merged_event_id": gone, "story_id": story_id}
+                outbox.notify(self._conn, self._webhooks, "event.merged", into, data, now=now)
             return int(key[0])
 
     def set_canonical(self, event_id: int, story_id: int) -> None:
