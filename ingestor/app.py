@@ -9,7 +9,11 @@ opens, which is only what it needs:
 * curating the feed list (``add_feed``, ``remove_feed``, ``import_opml``, ``sync_feeds``) opens
   the store alone, with its schema checked (and migrated if allowed);
 * polling, replaying and ``rebuild_index`` open the whole pipeline over that store: the
-  clustering window is loaded (and a shared index checked) the first time one of them runs.
+  clustering window is loaded (and a shared index checked) the first time one of them runs;
+* reading stories (``get_story``, ``search``, ``export_events``) opens the store read-only;
+  curation (``merge_events``, ``split_event``, ``move_story``, ``delete_event``) and ``prune``
+  open the store alone: the store logs each step, and every clustering window replays the log
+  before its next write (this process's at once, when its pipeline is open).
 
 Each is opened once and kept until ``close``. The schema is checked once, by
 ``store.ensure_schema``. Evaluation opens nothing of this object's: it runs on a throwaway
@@ -30,8 +34,17 @@ from typing import TYPE_CHECKING, Any
 
 from ingestor import opml
 from ingestor.config import Settings
-from ingestor.models import Event, EventDetail, FeedRunResult, FeedSource
-from ingestor.pipeline import IndexStatus, Pipeline, ReplaySummary, survey, utcnow
+from ingestor.models import (
+    Event,
+    EventDetail,
+    ExportedEvent,
+    FeedRunResult,
+    FeedSource,
+    PruneReport,
+    SearchHit,
+    StoryDetail,
+)
+from ingestor.pipeline import Curator, IndexStatus, Pipeline, ReplaySummary, survey, utcnow
 from ingestor.replay import count_replay
 from ingestor.store import SchemaStatus, Store, ensure_schema, open_store
 
@@ -226,6 +239,68 @@ class Ingestor:
     def counts(self) -> dict[str, int]:
         """Rows per table: feeds, stories, events, memberships."""
         return self._readable().counts()
+
+    # -- curation, stories, retention ------------------------------------------------------
+    def _curated(self) -> Curator:
+        return Curator(self._writable(), self.settings)
+
+    def _replayed(self) -> None:
+        """This process's window, when open, takes the curation in at once."""
+        if self._pipeline is not None:
+            with self._pipeline.window.lock:
+                self._pipeline.window.replay_curation()
+
+    def merge_events(self, into: int, gone: int, *, now: datetime | None = None) -> int:
+        """Fold event ``gone`` into ``into`` for good (replayed like an automatic merge)."""
+        merge_id = self._curated().merge(into, gone, now=now or utcnow())
+        self._replayed()
+        return merge_id
+
+    def split_event(
+        self, event_id: int, story_ids: Sequence[int], *, now: datetime | None = None
+    ) -> int:
+        """The stories leave ``event_id`` and form a new event that no automatic merge folds
+        back into it; the new event's id."""
+        new = self._curated().split(event_id, story_ids, now=now or utcnow())
+        self._replayed()
+        return new
+
+    def move_story(self, story_id: int, event_id: int, *, now: datetime | None = None) -> int:
+        """Move a story into another event (the two kept apart); the event it left."""
+        left = self._curated().move(story_id, event_id, now=now or utcnow())
+        self._replayed()
+        return left
+
+    def delete_event(self, event_id: int, *, now: datetime | None = None) -> int:
+        """Delete an event; its stories stay known (a later poll finds them as duplicates)."""
+        count = self._curated().delete(event_id, now=now or utcnow())
+        self._replayed()
+        return count
+
+    def prune(
+        self, before: datetime, *, dry_run: bool = False, now: datetime | None = None
+    ) -> PruneReport:
+        """Remove the stories whose time is before ``before`` (``dry_run``: only count,
+        writing nothing), keeping events and the index consistent."""
+        if dry_run:
+            return self._readable().prune_preview(before)
+        report = self._curated().prune(before, now=now or utcnow())
+        self._replayed()
+        return report
+
+    def get_story(self, story_id: int) -> StoryDetail:
+        """A story with every revision and its event; ``NotFound`` when there is none."""
+        return self._readable().get_story(story_id)
+
+    def search(self, query: str, *, limit: int = 20) -> list[SearchHit]:
+        """Stories matching every word of ``query``, best first."""
+        return self._readable().search(query, limit=limit)
+
+    def export_events(
+        self, *, since: datetime | None = None, min_size: int = 1
+    ) -> Iterable[ExportedEvent]:
+        """Every event with its variants, streamed a page at a time."""
+        return self._readable().iter_export(since=since, min_size=min_size)
 
     # -- polling and replay ------------------------------------------------------------------
     def tick(self, *, now: datetime | None = None) -> list[FeedRunResult]:

@@ -19,7 +19,10 @@ if TYPE_CHECKING:
     from ingestor.app import Ingestor
     from ingestor.config import Settings
 
-__all__ = ["Group", "State", "fail", "json_out", "open_app", "pass_state", "progress"]
+__all__ = ["ID", "Group", "State", "fail", "json_out", "open_app", "pass_state", "progress"]
+
+ID = click.IntRange(min=1, max=2**63 - 1)
+"""A story or event id: positive, and small enough for every database's integer."""
 
 
 @dataclass

@@ -46,6 +46,7 @@ from ingestor.store.engine import (
     translated,
     write_tx,
 )
+from ingestor.store.reading import ReadOps
 from ingestor.store.rows import (
     count_queries,
     due_condition,
@@ -64,8 +65,7 @@ from ingestor.store.tx import SQLWriteTx, find_story
 __all__ = ["SQLStore"]
 
 _REVIVABLE = ("removed", "parked", "gone")
-_CHUNK = 500
-"""Rows per ``IN (...)`` list, well under SQLite's bound-parameter limit."""
+_CHUNK = 500  # rows per ``IN (...)`` list, well under SQLite's bound-parameter limit
 _YIELD_PER = 1000
 
 
@@ -73,8 +73,8 @@ def _due_order() -> tuple[Any, ...]:
     return (feeds.c.next_poll_at.asc().nulls_first(), feeds.c.id)
 
 
-class SQLStore:
-    """Feeds, stories, events and memberships in one SQL database (see ``store.base.Store``)."""
+class SQLStore(ReadOps):
+    """The ``store.base.Store`` on one SQL database (operator reads: ``store.reading``)."""
 
     def __init__(self, url: str, *, max_revisions: int = 5, read_only: bool = False) -> None:
         if max_revisions < 0:
