@@ -58,6 +58,7 @@ def test_move_and_delete(run: Cli) -> None:
     out = run("events", "delete", str(other)).stdout
     assert out.startswith(f"deleted event {other} (")
     assert len(run.json("events", "list")) == before - 1
+    assert run.json("stories", "show", str(ids[0]))["event_id"] is None
     # The next poll of the same feeds brings nothing back.
     again = run("run", "--once")
     assert "0 new stories" in again.stderr

@@ -35,6 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "explain": set(),
     "opml": {"errors", "charsets"},
     "render": {"errors", "models", "logs", "explain"},
+    "render_ops": {"errors", "models", "explain"},
     "pipeline": {
         "errors",
         "models",
@@ -64,7 +65,7 @@ ALLOWED: dict[str, set[str]] = {
         "pipeline",
     },
     "daemon": {"errors", "models", "app"},
-    "cli": {"errors", "config", "logs", "app", "daemon", "render", "__version__"},
+    "cli": {"errors", "config", "logs", "app", "daemon", "render", "render_ops", "__version__"},
     "__main__": {"cli"},
     "__init__": set(),
 }
