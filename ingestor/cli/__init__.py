@@ -23,6 +23,7 @@ from ingestor import __version__
 from ingestor.cli._common import Group, State, json_out, open_app, pass_state, progress
 from ingestor.cli._events import COMMANDS as EVENT_COMMANDS
 from ingestor.cli._feeds import feeds
+from ingestor.cli._ops import COMMANDS as OPERATOR_COMMANDS
 from ingestor.cli._stories import stories
 
 __all__ = ["cli", "main"]
@@ -251,6 +252,8 @@ def db_migrate(state: State) -> None:
 
 cli.add_command(feeds)
 cli.add_command(stories)
+for _command in OPERATOR_COMMANDS:  # search, prune (``_ops``)
+    cli.add_command(_command)
 
 
 def main() -> None:
