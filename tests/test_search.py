@@ -24,8 +24,8 @@ from tests.local import local_settings
 from tests.test_cli import FEEDS, Cli, error_line
 from tests.test_merges import NOW, items, open_pipeline
 
-HOSTILE = ['"', '"unclosed', "*", "rates*", "NEAR(", "NEAR(rates bank", "-", "-rates", "rates -bank",
-           "OR", "rates OR", "AND NOT", "title:rates", "^rates", "(", ")", "{rates}", "rates\x00",
+HOSTILE = ['"', '"unclosed', "*", "rates*", "NEAR(", "NEAR(rates bank", "-", "-rates",
+           "rates -bank", "OR", "rates OR", "AND NOT", "title:rates", "^rates", "(", ")", "{rates}", "rates\x00",
            "';DROP TABLE stories;--"]  # fmt: skip
 
 
