@@ -25,8 +25,8 @@ from tests.test_cli import FEEDS, Cli, error_line
 from tests.test_merges import NOW, items, open_pipeline
 
 HOSTILE = ['"', '"unclosed', "*", "rates*", "NEAR(", "NEAR(rates bank", "-", "-rates",
-           "rates -bank", "OR", "rates OR", "AND NOT", "title:rates", "^rates", "(", ")", "{rates}", "rates\x00",
-           "';DROP TABLE stories;--"]  # fmt: skip
+           "rates -bank", "OR", "rates OR", "AND NOT", "title:rates", "^rates", "(", ")",
+           "{rates}", "rates\x00", "';DROP TABLE stories;--"]  # fmt: skip
 
 
 def article(n: int, title: str, text: str) -> Story:
