@@ -28,7 +28,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +99,7 @@ class Ingestor:
         self._store: Store | None = None
         self._reader: Store | None = None
         self._pipeline: Pipeline | None = None
+        self._retained_at: datetime | None = None
 
     # -- what is open ------------------------------------------------------------------------
     def _writable(self) -> Store:
@@ -287,6 +288,18 @@ class Ingestor:
         report = self._curated().prune(before, now=now or utcnow())
         self._replayed()
         return report
+
+    def apply_retention(self, *, now: datetime | None = None) -> PruneReport | None:
+        """The daemon's retention: with ``store.retention_days`` set, prune once a day (the
+        first call, then a day after the last prune); ``None`` when nothing was due."""
+        days = self.settings.store.retention_days
+        now = now or utcnow()
+        if not days or (
+            self._retained_at is not None and now - self._retained_at < timedelta(days=1)
+        ):
+            return None
+        self._retained_at = now
+        return self.prune(now - timedelta(days=days), now=now)
 
     def get_story(self, story_id: int) -> StoryDetail:
         """A story with every revision and its event; ``NotFound`` when there is none."""
