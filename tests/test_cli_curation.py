@@ -58,6 +58,8 @@ def test_move_and_delete(run: Cli) -> None:
     out = run("events", "delete", str(other)).stdout
     assert out.startswith(f"deleted event {other} (")
     assert len(run.json("events", "list")) == before - 1
+    gone = run("events", "show", str(other), code=1)
+    assert error_line(gone) == f"error: event {other} was deleted"
     assert run.json("stories", "show", str(ids[0]))["event_id"] is None
     # The next poll of the same feeds brings nothing back.
     again = run("run", "--once")

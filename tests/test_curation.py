@@ -190,6 +190,8 @@ def test_a_deleted_event_does_not_come_back_on_the_next_poll(
         assert again.counts.duplicates == 2
         assert again.counts.new == 0
         assert daemon.store.counts()["events"] == 0
+        with pytest.raises(NotFound, match=f"event {event_id} was deleted"):
+            daemon.store.get_event(event_id)
         assert all(daemon.clusterer.event_of(i) is None for i in ids)
         assert_consistent(daemon)
     with open_pipeline(database_url, tmp_path) as restarted:

@@ -37,6 +37,7 @@ from ingestor.store.rows import index_query, indexed_from_row, story_from_row, v
 from ingestor.store.schema import (
     UTCDateTime,
     curations,
+    event_merges,
     event_separations,
     events,
     memberships,
@@ -44,7 +45,7 @@ from ingestor.store.schema import (
     story_revisions,
 )
 
-__all__ = ["MAX_QUERY_WORDS", "ReadOps", "query_words"]
+__all__ = ["MAX_QUERY_WORDS", "ReadOps", "missing_event", "query_words"]
 
 MAX_QUERY_WORDS = 32
 """Words of a search query kept; the rest are dropped."""
@@ -83,6 +84,32 @@ def query_words(query: str) -> list[str]:
     if not found:
         raise StoreError(f"the query {query[:60]!r} has no words to search for")
     return found[:MAX_QUERY_WORDS]
+
+
+def missing_event(conn: Connection, event_id: int) -> str:
+    """Why there is no event ``event_id``: never one, merged (into what, in the end), or
+    deleted by the operator."""
+    current, hops = event_id, 0
+    while hops < 100:
+        into = conn.execute(
+            select(event_merges.c.into_event_id)
+            .where(event_merges.c.gone_event_id == current)
+            .order_by(event_merges.c.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if into is None:
+            break
+        current, hops = into, hops + 1
+    deleted = conn.execute(
+        select(curations.c.id)
+        .where(curations.c.action == "delete", curations.c.event_id == current)
+        .limit(1)
+    ).first()
+    if current == event_id:
+        return f"event {event_id} was deleted" if deleted else f"no event {event_id}"
+    if deleted:
+        return f"event {event_id} was merged into event {current}, which was deleted"
+    return f"event {event_id} was merged into event {current}"
 
 
 class ReadOps:

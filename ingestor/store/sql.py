@@ -46,7 +46,7 @@ from ingestor.store.engine import (
     translated,
     write_tx,
 )
-from ingestor.store.reading import ReadOps
+from ingestor.store.reading import ReadOps, missing_event
 from ingestor.store.rows import (
     count_queries,
     due_condition,
@@ -365,7 +365,7 @@ class SQLStore(ReadOps):
             query = event_query().where(events.c.id == event_id, events.c.size > 0)
             row = conn.execute(query).first()
             if row is None:
-                raise NotFound(self._missing_event(conn, event_id))
+                raise NotFound(missing_event(conn, event_id))
             variants = tuple(variant_from_row(v) for v in conn.execute(variants_query))
             merged = conn.execute(
                 select(event_merges)
@@ -375,24 +375,6 @@ class SQLStore(ReadOps):
         return EventDetail(
             event=event_from_row(row), variants=variants, merges=tuple(map(merge_from_row, merged))
         )
-
-    @staticmethod
-    def _missing_event(conn: Connection, event_id: int) -> str:
-        """Why there is no event ``event_id``: never one, or merged (into what, in the end)."""
-        current, hops = event_id, 0
-        while hops < 100:
-            into = conn.execute(
-                select(event_merges.c.into_event_id)
-                .where(event_merges.c.gone_event_id == current)
-                .order_by(event_merges.c.id.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-            if into is None:
-                break
-            current, hops = into, hops + 1
-        if current == event_id:
-            return f"no event {event_id}"
-        return f"event {event_id} was merged into event {current}"
 
     def counts(self) -> dict[str, int]:
         with self._read("counts") as conn:
