@@ -161,7 +161,10 @@ class Window:
                 changed.update(step.events)
         clusterer.set_separations(self.store.separations())
         if changed:
-            clusterer.refresh(changed, self.store.members_of(sorted(changed)))
+            version = self.recipe.version  # a stale signature stays out, as at load
+            members = [m for m in self.store.members_of(sorted(changed))
+                       if m.signature.version == version]  # fmt: skip
+            clusterer.refresh(changed, members)
         log.info("curation_replayed", steps=len(steps), events=len(changed))
         return len(steps)
 
