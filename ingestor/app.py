@@ -298,8 +298,9 @@ class Ingestor:
             self._retained_at is not None and now - self._retained_at < timedelta(days=1)
         ):
             return None
-        self._retained_at = now
-        return self.prune(now - timedelta(days=days), now=now)
+        report = self.prune(now - timedelta(days=days), now=now)
+        self._retained_at = now  # after it succeeded: a failed prune is tried at the next tick
+        return report
 
     def get_story(self, story_id: int) -> StoryDetail:
         """A story with every revision and its event; ``NotFound`` when there is none."""

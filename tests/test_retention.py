@@ -192,3 +192,27 @@ def test_pruned_stories_leave_a_shared_index(tmp_path: Path) -> None:
         assert not ids & shared.story_ids()
         daemon.ingest([], now=NOW)
         assert_consistent(daemon)
+
+
+def test_a_failed_daily_prune_is_tried_again_at_the_next_tick(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingestor.errors import StoreError
+
+    settings = local_settings(tmp_path, store_retention_days=1)
+    with Pipeline.open(settings, migrate=True, now=NOW) as pipeline:
+        pipeline.ingest(items([article(1, " ".join(words("aged", 30)), NOW - timedelta(days=2))]),
+                        now=NOW)  # fmt: skip
+    with Ingestor(settings) as app:
+        real = app.prune
+
+        def failing(*args: object, **kwargs: object) -> object:
+            raise StoreError("the database went away (injected)")
+
+        monkeypatch.setattr(app, "prune", failing)
+        with pytest.raises(StoreError):
+            app.apply_retention(now=NOW)
+        monkeypatch.setattr(app, "prune", real)
+        report = app.apply_retention(now=NOW + timedelta(minutes=1))
+        assert report is not None
+        assert report.stories == 1
