@@ -12,6 +12,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingestor.app import Ingestor
 from ingestor.errors import NotFound, StoreError
@@ -276,3 +278,61 @@ def test_a_deleted_events_stories_leave_a_shared_index(tmp_path: Path) -> None:
     assert not ids & shared.story_ids()  # gone before any daemon's start-up check
     with Pipeline.open(settings, migrate=True, now=NOW) as restarted:
         assert restarted.ingest(items(split_story()[:2]), now=NOW).counts.new == 0
+
+
+_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["split", "move", "merge", "delete"]),
+        st.integers(0, 7),
+        st.integers(0, 7),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=12, deadline=None)
+@given(ops=_OPS)
+def test_any_sequence_of_curation_keeps_the_store_and_a_window_consistent(
+    ops: list[tuple[str, int, int]],
+) -> None:
+    """Whatever the operator does, in whatever order (refused steps change nothing): sizes
+    are memberships, canonical stories are members, and a running daemon's window, once caught
+    up, agrees with the store, as does one loaded afresh."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        tmp = Path(directory)
+        url = f"sqlite:///{tmp / 'ingestor.db'}"
+        with open_pipeline(url, tmp) as daemon:
+            for s in split_story()[:4]:
+                daemon.ingest(items([s]), now=NOW)
+            daemon.ingest(items([story(9, words("lone", 30))]), now=NOW)
+            stories = sorted(
+                v.story_id
+                for e in daemon.store.list_events(limit=100)
+                for v in daemon.store.get_event(e.id).variants
+            )
+            with operator(url, tmp) as app:
+                for action, x, y in ops:
+                    events = [e.id for e in app.list_events(limit=100)]
+                    if not events:
+                        break
+                    event = events[x % len(events)]
+                    other = events[y % len(events)]
+                    try:
+                        if action == "split":
+                            members = [v.story_id for v in app.get_event(event).variants]
+                            app.split_event(event, members[: 1 + y % 2], now=NOW)
+                        elif action == "move":
+                            app.move_story(stories[x % len(stories)], other, now=NOW)
+                        elif action == "merge":
+                            app.merge_events(event, other, now=NOW)
+                        else:
+                            app.delete_event(event, now=NOW)
+                    except StoreError:
+                        pass
+                    daemon.ingest([], now=NOW)
+                    assert_consistent(daemon)
+        with open_pipeline(url, tmp) as restarted:
+            assert_consistent(restarted)
