@@ -164,7 +164,17 @@ class Window:
             version = self.recipe.version  # a stale signature stays out, as at load
             members = [m for m in self.store.members_of(sorted(changed))
                        if m.signature.version == version]  # fmt: skip
+            arriving = [m for m in members if clusterer.event_of(m.story_id) is None]
             clusterer.refresh(changed, members)
+            if clusterer.index.shared and arriving:
+                # A story moved in from an event outside this window: the shared index may
+                # have lost it when that event was evicted. Committed already, so sent now.
+                clusterer.index.ensure(
+                    (m.story_id, m.signature.terms, m.signature.shingles)
+                    for m in arriving
+                    if not clusterer.redundant(m.reason, m.similarity)
+                )
+                clusterer.commit()
         log.info("curation_replayed", steps=len(steps), events=len(changed))
         return len(steps)
 
