@@ -216,3 +216,22 @@ def test_a_failed_daily_prune_is_tried_again_at_the_next_tick(
         report = app.apply_retention(now=NOW + timedelta(minutes=1))
         assert report is not None
         assert report.stories == 1
+
+
+def test_a_prune_in_batches_ends_where_one_transaction_would(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two stories a transaction: the same stories, events removed and events shrunk (an
+    event is counted once however many batches touch it), every event consistent."""
+    from ingestor.pipeline import _curate
+
+    monkeypatch.setattr(_curate, "PRUNE_BATCH", 2)
+    with open_pipeline(database_url, tmp_path) as daemon:
+        events = fill(daemon)
+        with Ingestor(local_settings(tmp_path, database_url=database_url)) as app:
+            report = app.prune(CUTOFF, now=NOW)
+        assert (report.stories, report.events_removed, report.events_changed) == (3, 1, 1)
+        assert report.removed_events == (events["old"],)
+        assert len(daemon.store.curations_since(0)) == 2
+        daemon.ingest([], now=NOW)
+        assert_consistent(daemon)

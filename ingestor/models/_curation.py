@@ -111,3 +111,5 @@ class PruneReport:
     """The stories removed (for the clustering index)."""
     changed_events: tuple[int, ...] = ()
     """The events that lost members and kept some (their canonical story is chosen again)."""
+    removed_events: tuple[int, ...] = ()
+    """The events that lost every member, and so were removed."""

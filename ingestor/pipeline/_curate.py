@@ -25,9 +25,12 @@ from ingestor.models import PruneReport
 from ingestor.pipeline._window import namespace
 from ingestor.store import Store, WriteTx
 
-__all__ = ["Curator"]
+__all__ = ["PRUNE_BATCH", "Curator"]
 
 log = structlog.get_logger()
+
+PRUNE_BATCH = 2000
+"""Stories a prune removes per transaction."""
 
 
 class Curator:
@@ -95,13 +98,29 @@ class Curator:
         return count
 
     def prune(self, before: datetime, *, now: datetime, dry_run: bool = False) -> PruneReport:
-        """Remove the stories whose time is before ``before`` (``dry_run``: count them)."""
+        """Remove the stories whose time is before ``before`` (``dry_run``: count them), in
+        transactions of ``PRUNE_BATCH`` stories, so a first prune of a large store never holds
+        the writers' lock for long; each batch leaves every event consistent."""
         if dry_run:
             return self.store.prune_preview(before)
-        with self.store.write() as tx:
-            report = tx.prune(before, now=now)
-            self._canonical(tx, report.changed_events)
-        self._unindex(report.story_ids)
+        stories = 0
+        removed: set[int] = set()
+        changed: set[int] = set()
+        while True:
+            with self.store.write() as tx:
+                batch = tx.prune(before, now=now, limit=PRUNE_BATCH)
+                self._canonical(tx, batch.changed_events)
+            self._unindex(batch.story_ids)
+            stories += batch.stories
+            removed.update(batch.removed_events)
+            changed.update(batch.changed_events)
+            if batch.stories < PRUNE_BATCH:
+                break
+        changed -= removed
+        report = PruneReport(
+            before, stories, len(removed), len(changed), changed_events=tuple(sorted(changed)),
+            removed_events=tuple(sorted(removed)),
+        )  # fmt: skip
         log.info(
             "stories_pruned", cutoff=before.isoformat(), stories=report.stories,
             events_removed=report.events_removed, events_changed=report.events_changed,

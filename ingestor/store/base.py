@@ -125,8 +125,9 @@ class WriteTx(Protocol):
         """Delete an event, keeping its stories as known duplicates; how many."""
         ...
 
-    def prune(self, before: datetime, *, now: datetime) -> PruneReport:
-        """Remove the stories whose time is before ``before``, keeping events consistent."""
+    def prune(self, before: datetime, *, now: datetime, limit: int | None = None) -> PruneReport:
+        """Remove the stories whose time is before ``before`` (the ``limit`` oldest, when
+        given), keeping events consistent."""
         ...
 
 

@@ -305,13 +305,33 @@ class CurationTx:
         self._log("delete", event_id, None, now=now, count=len(members))
         return len(members)
 
-    def prune(self, before: datetime, *, now: datetime) -> PruneReport:
-        """Remove every story whose time (published, else fetched) is before ``before``, with
-        its revisions, membership and search entry; recount the events that keep members and
-        remove those that keep none. Merge-log rows naming a removed story go too."""
-        gone, emptied, changed = prune_plan(self._conn, before)
+    def prune(self, before: datetime, *, now: datetime, limit: int | None = None) -> PruneReport:
+        """Remove the stories whose time (published, else fetched) is before ``before`` (the
+        ``limit`` oldest by id, when given: one batch), with their revisions, memberships and
+        search entries; recount the events that keep members and remove those that keep none.
+        Merge-log rows naming a removed story go too."""
+        query = select(stories.c.id).where(stories.c.when_at < before).order_by(stories.c.id)
+        gone = list(self._conn.scalars(query if limit is None else query.limit(limit)))
+        touched: set[int] = set()
         for chunk in _chunks(gone):
+            touched.update(
+                self._conn.scalars(
+                    select(memberships.c.event_id)
+                    .where(memberships.c.story_id.in_(chunk))
+                    .distinct()
+                )
+            )
             self._conn.execute(delete(memberships).where(memberships.c.story_id.in_(chunk)))
+        emptied = {
+            event_id
+            for event_id in touched
+            if not self._conn.execute(
+                select(func.count())
+                .select_from(memberships)
+                .where(memberships.c.event_id == event_id)
+            ).scalar_one()
+        }
+        changed = touched - emptied
         self._recount(changed)
         doomed: set[int] = set(emptied)
         for chunk in _chunks(gone):
@@ -337,5 +357,5 @@ class CurationTx:
             self._log("prune", None, None, now=now, count=len(gone), cutoff=before)
         return PruneReport(
             before, len(gone), len(emptied), len(changed), story_ids=tuple(gone),
-            changed_events=tuple(sorted(changed)),
+            changed_events=tuple(sorted(changed)), removed_events=tuple(sorted(emptied)),
         )  # fmt: skip
