@@ -1,5 +1,8 @@
 """The daemon: APScheduler runs one periodic tick; signals end it cleanly.
 
+Each tick also applies ``store.retention_days`` (``Ingestor.apply_retention``: a prune once a
+day, nothing otherwise, so the check costs one comparison per tick).
+
 Owns: the scheduler (APScheduler 3.11 is imported here and nowhere else), signal handling and the
 daemon's summary line. Each tick asks the ``Ingestor`` (``ingestor.app``) to poll the feeds that
 are due; its pipeline owns the worker pool, the per-feed log lines and every stage.
@@ -68,6 +71,7 @@ def run_tick(
     """One pass over the due feeds, with its summary line."""
     started = time.monotonic()
     results = app.tick(now=now)
+    app.apply_retention(now=now)  # ``store.retention_days``: once a day, logged when it prunes
     counts = totals.add(results)
     if app.settings.webhooks.urls:
         app.deliver_webhooks(now=now)  # the tick's writes have committed

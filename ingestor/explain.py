@@ -1,8 +1,8 @@
 """Why a variant sits in its event: the passages it shares with the canonical story.
 
-Owns: ``shared_passages``, a pure function over two texts used by ``ingestor events show
---explain``. It is computed on demand from the stored texts (never stored), so it always speaks
-of the texts as they are now.
+Owns: ``shared_passages`` (``ingestor events show --explain``) and ``word_diff`` (``ingestor
+stories diff``), pure functions over two texts. Both are computed on demand from the stored
+texts (never stored), so they always speak of the texts as they are now.
 
 Does not: decide anything. The scores that placed a story are the ``signals`` its ``Assignment``
 carried, stored with its membership.
@@ -14,7 +14,7 @@ import difflib
 import re
 import unicodedata
 
-__all__ = ["shared_passages"]
+__all__ = ["MAX_DIFF_WORDS", "shared_passages", "word_diff"]
 
 _WORD = re.compile(r"\S+")
 _STRIP = re.compile(r"^[^\w]+|[^\w]+$")
@@ -35,3 +35,29 @@ def shared_passages(text: str, canonical: str, *, min_words: int = 5, limit: int
     blocks = [b for b in matcher.get_matching_blocks() if b.size >= min_words]
     blocks.sort(key=lambda b: (-b.size, b.a))
     return [" ".join(shown[b.a : b.a + b.size]) for b in blocks[:limit]]
+
+
+MAX_DIFF_WORDS = 5000
+"""Words of each text ``word_diff`` compares; beyond them the diff says it was truncated."""
+
+
+def word_diff(
+    old: str, new: str, *, max_words: int = MAX_DIFF_WORDS
+) -> tuple[list[tuple[str, str]], bool]:
+    """A word diff of two texts: ``(op, words)`` runs, ``op`` one of ``=`` (both), ``-`` (only
+    in ``old``), ``+`` (only in ``new``); and whether either text was cut at ``max_words``
+    words (difflib is quadratic at worst, so the input is bounded)."""
+    a, b = _WORD.findall(old), _WORD.findall(new)
+    truncated = len(a) > max_words or len(b) > max_words
+    a, b = a[:max_words], b[:max_words]
+    runs: list[tuple[str, str]] = []
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            runs.append(("=", " ".join(a[i1:i2])))
+            continue
+        if i2 > i1:
+            runs.append(("-", " ".join(a[i1:i2])))
+        if j2 > j1:
+            runs.append(("+", " ".join(b[j1:j2])))
+    return runs, truncated

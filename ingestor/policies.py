@@ -227,6 +227,9 @@ class StorePolicy(_Policy):
     """Previous versions kept when a story is edited in place."""
     auto_migrate: bool = True
     """Migrate an out-of-date schema at start-up; when false the daemon refuses to start."""
+    retention_days: int = Field(default=0, ge=0, le=36500)
+    """Stories older than this many days (by published, else fetched time) are pruned by the
+    daemon once a day; 0 keeps everything."""
 
 
 class DaemonPolicy(_Policy):

@@ -27,6 +27,12 @@ READING = [
     ("feeds", "export"),
     ("index", "status"),
     ("db", "status"),
+    ("stories", "show", "1"),
+    ("stories", "diff", "1", "2"),
+    ("search", "the"),
+    ("events", "export"),
+    ("events", "export", "--format", "csv"),
+    ("prune", "--older-than", "3650d", "--dry-run"),
 ]
 
 

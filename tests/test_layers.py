@@ -35,6 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "explain": set(),
     "opml": {"errors", "charsets"},
     "render": {"errors", "models", "logs", "explain"},
+    "render_ops": {"errors", "models", "explain"},
     "pipeline": {
         "errors",
         "models",
@@ -65,7 +66,17 @@ ALLOWED: dict[str, set[str]] = {
     },
     "daemon": {"errors", "models", "app"},
     "web": {"errors", "models", "app", "render", "explain", "__version__"},
-    "cli": {"errors", "config", "logs", "app", "daemon", "render", "web", "__version__"},
+    "cli": {
+        "errors",
+        "config",
+        "logs",
+        "app",
+        "daemon",
+        "render",
+        "render_ops",
+        "web",
+        "__version__",
+    },
     "__main__": {"cli"},
     "__init__": set(),
 }

@@ -2,8 +2,9 @@
 
 Owns: argument parsing (click), turning errors into exit codes (0 ok, 1 error, 2 usage), and
 choosing human tables or ``--json``. The only package that does; everything below raises
-``IngestorError`` or returns values. The ``feeds`` commands are in ``_feeds`` (the curation
-commands grow there), ``serve`` in ``_serve``, what every command shares in ``_common``.
+``IngestorError`` or returns values. The ``feeds`` commands are in ``_feeds``, the curation
+and export of events in ``_events``, ``stories`` in ``_stories``, ``search`` and ``prune`` in
+``_ops``, ``serve`` in ``_serve``, what every command shares in ``_common``.
 
 Does not: hold logic of its own: every command is one call of ``ingestor.app.Ingestor`` (the
 library facade, which opens only what that operation needs) and the rendering of its answer.
@@ -32,8 +33,11 @@ from ingestor.cli._common import (
     pass_state,
     progress,
 )
+from ingestor.cli._events import COMMANDS as EVENT_COMMANDS
 from ingestor.cli._feeds import feeds
+from ingestor.cli._ops import COMMANDS as OPERATOR_COMMANDS
 from ingestor.cli._serve import run_with_server, serve
+from ingestor.cli._stories import stories
 
 __all__ = ["cli", "main"]
 
@@ -197,7 +201,11 @@ def eval_(
 # -- events --------------------------------------------------------------------------------
 @cli.group()
 def events() -> None:
-    """List and show events."""
+    """List, show, curate and export events."""
+
+
+for _command in EVENT_COMMANDS:  # merge, split, delete, export (``_events``)
+    events.add_command(_command)
 
 
 @events.command("list")
@@ -323,6 +331,9 @@ def db_migrate(state: State) -> None:
 
 cli.add_command(feeds)
 cli.add_command(serve)
+cli.add_command(stories)
+for _command in OPERATOR_COMMANDS:  # search, prune (``_ops``)
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -163,6 +163,70 @@ class Clusterer:
         """Fold event ``gone`` into ``into`` (planned here, or committed by another process)."""
         return _merges.merge(self._window, into, gone)
 
+    # -- curation ------------------------------------------------------------------------------
+    def set_separations(self, pairs: Iterable[tuple[int, int]]) -> None:
+        """The pairs of events the operator split apart (the store's ``separations``): no
+        automatic merge folds them together. Replaces what was known."""
+        apart: dict[int, set[int]] = {}
+        for a, b in pairs:
+            apart.setdefault(a, set()).add(b)
+            apart.setdefault(b, set()).add(a)
+        self._window.apart = apart
+
+    def refresh(self, event_ids: Iterable[int], members: Iterable[IndexedStory]) -> int:
+        """Rebuild ``event_ids`` from ``members``, the store's members of them now (after a
+        split, move, delete or prune): centroids, spans and members anew. A story that was in
+        one of them and is in none now (deleted or pruned) is forgotten, its LSH entries too;
+        one new to the window (moved from an evicted event) is added. Returns the events
+        rebuilt."""
+        window = self._window
+        wanted = set(event_ids)
+        groups: dict[int, list[IndexedStory]] = {}
+        for item in members:
+            if item.event_id in wanted:
+                groups.setdefault(item.event_id, []).append(item)
+        present = {item.story_id for group in groups.values() for item in group}
+        known: set[int] = set()
+        for event_id in wanted:
+            event = window.events.pop(event_id, None)
+            for member in event.members if event is not None else ():
+                window.story_event.pop(member.story_id, None)
+                known.add(member.story_id)
+        for story_id in known - present:
+            self._forget(story_id)
+        for event_id, group in groups.items():
+            for item in group:
+                if item.story_id in window.story_event:  # in an event not named: left alone
+                    continue
+                if item.story_id not in known:
+                    self.add(
+                        item.story_id, event_id, item.signature, when=item.when,
+                        source=item.source, reason=item.reason, similarity=item.similarity,
+                        index=not self.index.shared, dated=item.dated,
+                    )  # fmt: skip
+                    continue
+                event = window.events.get(event_id)
+                if event is None:
+                    event = window.events[event_id] = Event(event_id, item.when, item.when)
+                event.widen(item.when, dated=item.dated)
+                event.add_vector(self.vector(item.signature))
+                event.members.append(
+                    Member(item.story_id, item.when, item.source, item.signature.length,
+                           tuple(item.signature.credits))
+                )  # fmt: skip
+                window.story_event[item.story_id] = event_id
+        self._stats.forget_vector()
+        return len(groups)
+
+    def events_before(self, cutoff: datetime) -> set[int]:
+        """The events of the window with a member older than ``cutoff`` (a prune): what
+        ``refresh`` must rebuild."""
+        return {
+            event.id
+            for event in self._window.events.values()
+            if any(member.when < cutoff for member in event.members)
+        }
+
     # -- writing -------------------------------------------------------------------------------
     def add(
         self,

@@ -29,6 +29,8 @@ class Merged:
     previous_span: tuple[datetime, datetime]
     members_before: int
     previous_dated: tuple[datetime, datetime] | None = None
+    apart: tuple[frozenset[int], frozenset[int]] | None = None
+    """The separations of ``into`` and ``gone`` before the merge, when either had any."""
 
 
 def plan(window: Window, event_id: int, other: int) -> tuple[int, int] | None:
@@ -36,8 +38,8 @@ def plan(window: Window, event_id: int, other: int) -> tuple[int, int] | None:
     absorbing the smaller, the older on a tie; ``None`` when either has left the window or they
     are one already."""
     a, b = window.events.get(event_id), window.events.get(other)
-    if a is None or b is None or a is b:
-        return None
+    if a is None or b is None or a is b or b.id in window.apart.get(a.id, ()):
+        return None  # a pair the operator split apart is never merged automatically
     into, gone = sorted((a, b), key=lambda e: (-len(e.members), e.id))
     return into.id, gone.id
 
@@ -77,7 +79,48 @@ def merge(window: Window, into: int, gone: int) -> Merged | None:
     kept.members.extend(folded.members)
     for member in folded.members:
         window.story_event[member.story_id] = into
-    return Merged(into, folded, span, before, dated)
+    return Merged(into, folded, span, before, dated, carry_apart(window.apart, into, gone))
+
+
+def carry_apart(
+    apart: dict[int, set[int]], into: int, gone: int
+) -> tuple[frozenset[int], frozenset[int]] | None:
+    """``into`` is kept apart from whatever ``gone`` was (the store does the same); returns
+    both events' separations as they were, for ``unmerge``."""
+    kept, folded = apart.get(into, set()), apart.pop(gone, set())
+    if not kept and not folded:
+        return None
+    before = (frozenset(kept), frozenset(folded))
+    for other in folded:
+        partners = apart.setdefault(other, set())
+        partners.discard(gone)
+        if other != into:
+            partners.add(into)
+            kept.add(other)
+        if not partners:
+            del apart[other]
+    kept.discard(gone)
+    if kept:
+        apart[into] = kept
+    else:
+        apart.pop(into, None)
+    return before
+
+
+def restore_apart(
+    apart: dict[int, set[int]], into: int, gone: int, before: tuple[frozenset[int], frozenset[int]]
+) -> None:
+    """Take back ``carry_apart``."""
+    kept, folded = before
+    for other in apart.pop(into, set()) - kept:
+        apart.get(other, set()).discard(into)
+    for other, events in ((into, kept), (gone, folded)):
+        if events:
+            apart[other] = set(events)
+            for partner in events:
+                apart.setdefault(partner, set()).add(other)
+    for key in [k for k, v in apart.items() if not v]:
+        del apart[key]
 
 
 def unmerge(window: Window, change: Merged) -> None:
@@ -96,3 +139,5 @@ def unmerge(window: Window, change: Merged) -> None:
     events[folded.id] = folded
     for member in folded.members:
         window.story_event[member.story_id] = folded.id
+    if change.apart is not None:
+        restore_apart(window.apart, change.into, folded.id, change.apart)

@@ -133,6 +133,8 @@ class Window:
         """Term -> the indexed stories posted under it (``ClusterPolicy.posted_terms``)."""
         self.posted: dict[int, tuple[str, ...]] = {}
         """Story -> the terms it is posted under, to take it out again."""
+        self.apart: dict[int, set[int]] = {}
+        """Event -> the events the operator split apart from it: never merged automatically."""
 
     def post(self, story_id: int, terms: Iterable[str]) -> None:
         posted = self.posted[story_id] = tuple(terms)

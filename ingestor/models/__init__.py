@@ -11,11 +11,21 @@ a silent shift hours later.
 
 Two halves, imported from here: ``_feeds`` (a feed, a fetch, a parsed document, the poll state,
 the poll's outcome and its ``Counts``) and ``_stories`` (a story, its signature, its assignment,
-and the events and records the store hands back); ``_time`` checks the times.
+and the events and records the store hands back), ``_curation`` (the records of curation,
+search, export and retention); ``_time`` checks the times.
 """
 
 from __future__ import annotations
 
+from ingestor.models._curation import (
+    Curation,
+    CurationAction,
+    ExportedEvent,
+    PruneReport,
+    Revision,
+    SearchHit,
+    StoryDetail,
+)
 from ingestor.models._feeds import (
     Counts,
     FeedRunResult,
@@ -37,7 +47,6 @@ from ingestor.models._stories import (
     Reason,
     Signature,
     Story,
-    StoryDetail,
     StoryKey,
     StoryMatch,
     Variant,
@@ -47,9 +56,12 @@ from ingestor.models._stories import (
 __all__ = [
     "Assignment",
     "Counts",
+    "Curation",
+    "CurationAction",
     "Event",
     "EventDetail",
     "EventMerge",
+    "ExportedEvent",
     "FeedRunResult",
     "FeedSource",
     "FeedState",
@@ -59,7 +71,10 @@ __all__ = [
     "OutboxItem",
     "ParsedEntry",
     "ParsedFeed",
+    "PruneReport",
     "Reason",
+    "Revision",
+    "SearchHit",
     "Signature",
     "Story",
     "StoryDetail",

@@ -23,7 +23,6 @@ __all__ = [
     "Reason",
     "Signature",
     "Story",
-    "StoryDetail",
     "StoryKey",
     "StoryMatch",
     "Variant",
@@ -279,17 +278,6 @@ class EventDetail:
             if variant.story_id == self.event.canonical_story_id:
                 return variant
         raise LookupError(f"event {self.event.id} has no canonical variant")
-
-
-@dataclass(frozen=True, slots=True)
-class StoryDetail:
-    """One stored story, with the event it is in and how it joined (``None`` for a story in
-    no event)."""
-
-    story_id: int
-    story: Story
-    event_id: int | None
-    variant: Variant | None
 
 
 WebhookKind = Literal["event.created", "event.variant_added", "event.merged"]

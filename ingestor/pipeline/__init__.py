@@ -59,6 +59,8 @@ Owns: ``Pipeline``, the composition of the parts beside this module, each one co
   giving replayed stories without a time the stream's time;
 * ``_stages``: what runs in a budget worker, and the write and replay results;
 * ``_webhooks``: delivering the webhook outbox after commit.
+* ``_curate``: the operator's curation and retention over the store alone (a window takes it
+  in from the store's log: ``Window.replay_curation``).
 
 Does not: open itself on behalf of a command. ``ingestor.app`` opens exactly what each operation
 needs (the store alone, or a whole pipeline) and is what the CLI and the daemon call.
@@ -74,6 +76,7 @@ from ingestor.budget import BudgetRunner
 from ingestor.cluster import Clusterer, load_model
 from ingestor.config import Settings
 from ingestor.pipeline._clock import StreamClock
+from ingestor.pipeline._curate import Curator
 from ingestor.pipeline._decide import WriteDecision, decide
 from ingestor.pipeline._poll import Poller
 from ingestor.pipeline._replay import Replayer, evaluate_dataset
@@ -85,6 +88,7 @@ from ingestor.policies import FingerprintPolicy
 from ingestor.store import Store, ensure_schema, open_store
 
 __all__ = [
+    "Curator",
     "DeliveryReport",
     "IndexStatus",
     "Pipeline",

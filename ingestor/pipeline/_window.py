@@ -51,6 +51,7 @@ class Window:
         self.seen_story_id = 0
         """The newest story this window holds or has passed over (stale, or its own)."""
         self.seen_merge_id = 0
+        self.seen_curation_id = 0
         self.stale_signatures = 0
 
     def load(self, *, now: datetime) -> int:
@@ -60,6 +61,8 @@ class Window:
         version = self.recipe.version
         # Read before the stories: a merge committed while they load is replayed at catch-up.
         self.seen_merge_id = self.store.max_merge_id()
+        self.seen_curation_id = self.store.max_curation_id()
+        self.clusterer.set_separations(self.store.separations())
         fresh = []
         for item in self.store.iter_index(since=since):
             self.seen_story_id = max(self.seen_story_id, item.story_id)
@@ -114,6 +117,7 @@ class Window:
         for merge in self.store.merges_since(self.seen_merge_id):
             self.seen_merge_id = merge.id
             clusterer.merge(merge.into, merge.gone)
+        self.replay_curation()
         caught = []
         for item in self.store.stories_since(self.seen_story_id):
             self.seen_story_id = max(self.seen_story_id, item.story_id)
@@ -138,6 +142,41 @@ class Window:
             missing = clusterer.index.ensure(caught)
             if missing:
                 log.warning("index_repaired", stories=missing, reason="committed, not indexed")
+
+    def replay_curation(self) -> int:
+        """The operator's curation committed since we last looked (by any process, this one
+        included): the events it changed are rebuilt from the store's members, the stories it
+        removed forgotten (LSH entries too), and the separations read anew. Manual merges are
+        in the merge log and were replayed with the automatic ones. Returns the steps seen."""
+        clusterer = self.clusterer
+        steps = self.store.curations_since(self.seen_curation_id)
+        if not steps:
+            return 0
+        changed: set[int] = set()
+        for step in steps:
+            self.seen_curation_id = step.id
+            if step.action == "prune" and step.cutoff is not None:
+                changed |= clusterer.events_before(step.cutoff)
+            elif step.action != "merge":
+                changed.update(step.events)
+        clusterer.set_separations(self.store.separations())
+        if changed:
+            version = self.recipe.version  # a stale signature stays out, as at load
+            members = [m for m in self.store.members_of(sorted(changed))
+                       if m.signature.version == version]  # fmt: skip
+            arriving = [m for m in members if clusterer.event_of(m.story_id) is None]
+            clusterer.refresh(changed, members)
+            if clusterer.index.shared and arriving:
+                # A story moved in from an event outside this window: the shared index may
+                # have lost it when that event was evicted. Committed already, so sent now.
+                clusterer.index.ensure(
+                    (m.story_id, m.signature.terms, m.signature.shingles)
+                    for m in arriving
+                    if not clusterer.redundant(m.reason, m.similarity)
+                )
+                clusterer.commit()
+        log.info("curation_replayed", steps=len(steps), events=len(changed))
+        return len(steps)
 
     def rebuild(self, *, now: datetime, batch: int = 500) -> dict[str, int]:
         """``ingestor index rebuild``: recompute every stale or missing signature of the window's
@@ -165,6 +204,8 @@ class Window:
             clusterer.clear()
             self.seen_story_id = 0
             self.seen_merge_id = self.store.max_merge_id()
+            self.seen_curation_id = self.store.max_curation_id()
+            clusterer.set_separations(self.store.separations())
             self.stale_signatures = 0
             items = list(self.store.iter_index(since=since))
             for item in items:

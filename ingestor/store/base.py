@@ -20,7 +20,7 @@ The rules every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,13 +28,17 @@ from typing import Protocol
 
 from ingestor.models import (
     Assignment,
+    Curation,
     Event,
     EventDetail,
     EventMerge,
+    ExportedEvent,
     FeedSource,
     FeedState,
     IndexedStory,
     OutboxItem,
+    PruneReport,
+    SearchHit,
     Signature,
     Story,
     StoryDetail,
@@ -100,6 +104,32 @@ class WriteTx(Protocol):
         ...
 
     def update_feed(self, feed_id: int, state: FeedState) -> None: ...
+
+    # -- the operator's curation (``store.curation``); each is logged for other daemons ----
+    def members(self, event_ids: Iterable[int]) -> list[IndexedStory]:
+        """The signed members of these events, by story id."""
+        ...
+
+    def curate_merge(self, into: int, gone: int, *, now: datetime) -> int:
+        """Fold ``gone`` into ``into`` on the operator's word; the merge's id."""
+        ...
+
+    def split_event(self, event_id: int, story_ids: Sequence[int], *, now: datetime) -> int:
+        """The stories leave ``event_id`` and form a new event kept apart from it; its id."""
+        ...
+
+    def move_story(self, story_id: int, event_id: int, *, now: datetime) -> int:
+        """Move a story into another event; the event it left."""
+        ...
+
+    def delete_event(self, event_id: int, *, now: datetime) -> int:
+        """Delete an event, keeping its stories as known duplicates; how many."""
+        ...
+
+    def prune(self, before: datetime, *, now: datetime, limit: int | None = None) -> PruneReport:
+        """Remove the stories whose time is before ``before`` (the ``limit`` oldest, when
+        given), keeping events consistent."""
+        ...
 
 
 class Store(Protocol):
@@ -222,10 +252,6 @@ class Store(Protocol):
         """How many events ``list_events`` pages through with the same filters."""
         ...
 
-    def get_story(self, story_id: int) -> StoryDetail:
-        """A story with its event and how it joined; raises ``NotFound``."""
-        ...
-
     def merged_into(self, event_id: int) -> int | None:
         """The event ``event_id`` was merged into, followed to the last merge; ``None`` when it
         was never merged."""
@@ -253,4 +279,36 @@ class Store(Protocol):
 
     def counts(self) -> dict[str, int]:
         """Rows per table: feeds, stories, events, memberships."""
+        ...
+
+    # -- the operator's reading (``store.reading``) ------------------------------------------
+    def get_story(self, story_id: int) -> StoryDetail:
+        """A story with its earlier texts, its event and how it joined; raises ``NotFound``."""
+        ...
+
+    def search(self, query: str, *, limit: int = 20) -> list[SearchHit]:
+        """Stories matching every word of ``query``, best first; ``StoreError`` for a query
+        without words."""
+        ...
+
+    def iter_export(
+        self, *, since: datetime | None = None, min_size: int = 1
+    ) -> Iterator[ExportedEvent]:
+        """Every event with its variants, by id, a page at a time."""
+        ...
+
+    def curations_since(self, curation_id: int) -> list[Curation]:
+        """The curation log above ``curation_id``, oldest first (replayed like merges)."""
+        ...
+
+    def max_curation_id(self) -> int: ...
+
+    def separations(self) -> list[tuple[int, int]]:
+        """Pairs of events no automatic merge may fold together."""
+        ...
+
+    def members_of(self, event_ids: list[int]) -> list[IndexedStory]: ...
+
+    def prune_preview(self, before: datetime) -> PruneReport:
+        """What ``WriteTx.prune`` would remove now."""
         ...

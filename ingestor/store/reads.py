@@ -1,5 +1,5 @@
-"""The read queries over events and stories: listing with filters and a keyset cursor, one
-event with its variants and merges, one story with its place, and where a merged event went.
+"""The read queries over events: listing with filters, offsets or a keyset cursor, one event
+with its variants and merges, and where a merged (or deleted) event went.
 
 Owns: those queries, as functions over an open ``Connection`` (``store.sql`` opens it, read-only
 when the store is). Moved out of ``store.sql`` so each module stays one concern.
@@ -15,19 +15,18 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, exists, func, or_, select
 
 from ingestor.errors import NotFound
-from ingestor.models import Event, EventDetail, StoryDetail
+from ingestor.models import Event, EventDetail
 from ingestor.store.rows import (
     event_from_row,
     event_query,
     events_filter,
     merge_from_row,
-    story_from_row,
     variant_from_row,
 )
-from ingestor.store.schema import event_merges, events, memberships, stories
+from ingestor.store.schema import curations, event_merges, events, memberships, stories
 
 __all__ = [
-    "count_events", "get_event", "get_story", "list_events", "merged_into", "missing_event",
+    "count_events", "get_event", "list_events", "merged_into", "missing_event",
 ]  # fmt: skip
 
 _MAX_HOPS = 100
@@ -131,23 +130,17 @@ def merged_into(conn: Connection, event_id: int) -> int | None:
 
 
 def missing_event(conn: Connection, event_id: int) -> str:
-    """Why there is no event ``event_id``: never one, or merged (into what, in the end)."""
+    """Why there is no event ``event_id``: never one, merged (into what, in the end), or
+    deleted by the operator."""
     into = merged_into(conn, event_id)
-    if into is None:
-        return f"no event {event_id}"
-    return f"event {event_id} was merged into event {into}"
-
-
-def get_story(conn: Connection, story_id: int) -> StoryDetail:
-    """One story, with the event it belongs to and how it joined; ``NotFound`` when there is no
-    such story."""
-    row = conn.execute(
-        select(stories, memberships)
-        .outerjoin(memberships, memberships.c.story_id == stories.c.id)
-        .where(stories.c.id == story_id)
+    current = event_id if into is None else into
+    deleted = conn.execute(
+        select(curations.c.id)
+        .where(curations.c.action == "delete", curations.c.event_id == current)
+        .limit(1)
     ).first()
-    if row is None:
-        raise NotFound(f"no story {story_id}")
-    event_id = row._mapping["event_id"]
-    variant = variant_from_row(row) if event_id is not None else None
-    return StoryDetail(story_id, story_from_row(row), event_id, variant)
+    if into is None:
+        return f"event {event_id} was deleted" if deleted else f"no event {event_id}"
+    if deleted:
+        return f"event {event_id} was merged into event {into}, which was deleted"
+    return f"event {event_id} was merged into event {into}"

@@ -38,6 +38,9 @@ from sqlalchemy import (
 
 __all__ = [
     "UTCDateTime",
+    "curations",
+    "event_merges",
+    "event_separations",
     "events",
     "feeds",
     "memberships",
@@ -124,6 +127,7 @@ stories = Table(
     Column("signature", LargeBinary),
     Column("revisions", Integer, nullable=False, server_default="0"),
     Column("updated_at", UTCDateTime),
+    Column("deleted_at", UTCDateTime),
     Index(
         "uq_stories_feed_guid",
         "feed_id",
@@ -149,7 +153,10 @@ stories = Table(
     Index("uq_stories_source_content_hash", "source", "content_hash", unique=True),
     Index("ix_stories_when_at", "when_at"),
 )
-"""``when_at`` is ``coalesce(published, fetched)``, written with the row so it can be indexed."""
+"""``when_at`` is ``coalesce(published, fetched)``, written with the row so it can be indexed.
+``deleted_at``: the operator deleted the story's event; the row stays so its keys still find it
+as a duplicate. Search is not a table here: an FTS5 table on SQLite, an expression index on
+PostgreSQL, both made by migration ``0003`` (``store.search`` queries them)."""
 
 story_revisions = Table(
     "story_revisions",
@@ -226,3 +233,29 @@ webhook_outbox = Table(
 (``store.outbox``); ``status`` is pending, delivered, or failed after the last attempt. No
 foreign key on ``event_id``: a merged event's row stays behind with size 0, and the log keeps
 what was said about it."""
+
+curations = Table(
+    "curations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("action", String(16), nullable=False),
+    Column("event_id", Integer),
+    Column("other_event_id", Integer),
+    Column("stories", Integer, nullable=False, server_default="0"),
+    Column("cutoff", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+"""The operator's curation, in order: ``merge`` (``other_event_id`` folded into ``event_id``,
+also in ``event_merges``), ``split`` (stories of ``event_id`` formed ``other_event_id``),
+``move`` (a story went from ``event_id`` to ``other_event_id``), ``delete`` (``event_id``), and
+``prune`` (stories before ``cutoff``). Other daemons replay it (``Store.curations_since``)."""
+
+event_separations = Table(
+    "event_separations",
+    metadata,
+    Column("event_id", Integer, primary_key=True),
+    Column("apart_from", Integer, primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+"""Events the operator split apart (one row each way): no automatic merge folds them together.
+A merge of either event into a third carries its separations over to the event kept."""

@@ -32,7 +32,6 @@ from ingestor.models import (
     IndexedStory,
     OutboxItem,
     Story,
-    StoryDetail,
     StoryKey,
     StoryMatch,
 )
@@ -50,6 +49,7 @@ from ingestor.store.engine import (
     translated,
     write_tx,
 )
+from ingestor.store.reading import ReadOps
 from ingestor.store.rows import (
     count_queries,
     due_condition,
@@ -71,8 +71,8 @@ def _due_order() -> tuple[Any, ...]:
     return (feeds.c.next_poll_at.asc().nulls_first(), feeds.c.id)
 
 
-class SQLStore:
-    """Feeds, stories, events and memberships in one SQL database (see ``store.base.Store``)."""
+class SQLStore(ReadOps):
+    """The ``store.base.Store`` on one SQL database (operator reads: ``store.reading``)."""
 
     def __init__(
         self,
@@ -334,10 +334,6 @@ class SQLStore:
     def get_event(self, event_id: int) -> EventDetail:
         with self._read("get_event") as conn:
             return reads.get_event(conn, event_id)
-
-    def get_story(self, story_id: int) -> StoryDetail:
-        with self._read("get_story") as conn:
-            return reads.get_story(conn, story_id)
 
     def merged_into(self, event_id: int) -> int | None:
         with self._read("merged_into") as conn:

@@ -31,6 +31,7 @@ from ingestor.models import (
     WebhookKind,
 )
 from ingestor.store import outbox
+from ingestor.store.curation import CurationTx
 from ingestor.store.engine import translated
 from ingestor.store.rows import signals_to_text, story_values
 from ingestor.store.schema import (
@@ -102,8 +103,9 @@ def find_story(conn: Connection, key: StoryKey) -> StoryMatch | None:
     return foreign
 
 
-class SQLWriteTx:
-    """One write transaction on a SQL database (see ``ingestor.store.base.WriteTx``)."""
+class SQLWriteTx(CurationTx):
+    """One write transaction on a SQL database (see ``ingestor.store.base.WriteTx``); the
+    operator's curation steps are ``store.curation``'s."""
 
     def __init__(
         self, conn: Connection, *, max_revisions: int, webhooks: tuple[str, ...] = ()
@@ -306,6 +308,7 @@ class SQLWriteTx:
                 )
             )
             self._conn.execute(update(events).where(events.c.id == gone).values(size=0))
+            self.carry_separations(into, gone)
             result = self._conn.execute(
                 insert(event_merges).values(
                     into_event_id=into, gone_event_id=gone, story_id=story_id, merged_at=now

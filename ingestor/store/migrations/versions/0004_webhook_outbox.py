@@ -2,7 +2,7 @@
 commit.
 
 Revision ID: 0004
-Revises: 0002 (to follow 0003_curation once that revision is on the same line)
+Revises: 0003
 
 Shipped migrations are never edited: change the schema with a new revision on top of the head.
 Spell the DDL out here (no imports from ``ingestor``), so this file keeps meaning what it meant.
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | None = None
 depends_on: str | None = None
 
