@@ -9,6 +9,9 @@ reprints, seeded), and the time of one more variant's canonical choice is printe
 side by side: a scan over every member (``choose_canonical``, what each question cost before
 the tally) and the event's kept tally (``Event.canonical``), with the ratio of each to its cost
 at the smallest size. Both give the same story at every step (checked as it goes).
+
+``--explain`` also times ``events show --explain``'s rendering of such an event (every variant a
+wire-length text) with every variant shown against the default ``--variants 50``.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 
+from ingestor import render
 from ingestor.cluster import Member, choose_canonical
 from ingestor.cluster._state import Event
+from ingestor.models import Event as StoredEvent
+from ingestor.models import EventDetail, Story, Variant
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 SOURCES = ["reuters.com", "apnews.com", "tass.ru", "example.com", "news.example", "blog.example"]
@@ -62,9 +68,43 @@ def per_question(size: int, *, extra: int = 50) -> tuple[float, float]:
     return scan / extra, tally / extra
 
 
+def explain_seconds(size: int, limit: int | None) -> float:
+    """Seconds to render ``--explain`` of an event of ``size`` variants, ``limit`` shown."""
+    rng = random.Random(size)
+    words = [f"w{i}" for i in range(3_000)]
+    base = [rng.choice(words) for _ in range(600)]
+
+    def text() -> str:
+        return " ".join(w if rng.random() > 0.2 else rng.choice(words) for w in base)
+
+    variants = tuple(
+        Variant(
+            i,
+            Story(
+                source=f"s{i}.example",
+                title=f"Story {i}",
+                text=text(),
+                fetched=START,
+                content_hash=str(i),
+            ),
+            0.5,
+            "rewrite",
+            START,
+            {"cosine": 0.5},
+        )
+        for i in range(1, size + 1)
+    )
+    event = StoredEvent(1, 1, "Story 1", START, START, size, size)
+    detail = EventDetail(event=event, variants=variants)
+    t0 = time.perf_counter()
+    render.detail_text(detail, explain=True, limit=limit)
+    return time.perf_counter() - t0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1_000, 10_000])
+    parser.add_argument("--explain", action="store_true", help="also time --explain's rendering")
     args = parser.parse_args(argv)
     print(f"{'variants':>9} {'scan ms':>9} {'x':>6} {'tally ms':>9} {'x':>6}")
     base: tuple[float, float] | None = None
@@ -75,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{size:>9,} {scan * 1e3:>9.3f} {scan / base[0]:>6.1f}"
             f" {tally * 1e3:>9.4f} {tally / base[1]:>6.1f}"
         )
+    if args.explain:
+        print(f"\n{'variants':>9} {'explain all s':>14} {'--variants 50 s':>16}")
+        for size in args.sizes:
+            every = explain_seconds(size, None) if size <= 2_000 else float("nan")
+            print(f"{size:>9,} {every:>14.2f} {explain_seconds(size, 50):>16.2f}")
     return 0
 
 

@@ -28,9 +28,11 @@ def _words(text: str) -> tuple[list[str], list[str]]:
 
 def shared_passages(text: str, canonical: str, *, min_words: int = 5, limit: int = 5) -> list[str]:
     """The longest runs of at least ``min_words`` words that ``text`` shares with
-    ``canonical`` (case and punctuation aside), longest first, as they read in ``text``."""
+    ``canonical`` (case and punctuation aside), longest first, as they read in ``text``; within
+    the first ``MAX_DIFF_WORDS`` words of each (difflib is quadratic at worst)."""
     shown, keys = _words(text)
     _, other = _words(canonical)
+    keys, other = keys[:MAX_DIFF_WORDS], other[:MAX_DIFF_WORDS]
     matcher = difflib.SequenceMatcher(None, keys, other, autojunk=False)
     blocks = [b for b in matcher.get_matching_blocks() if b.size >= min_words]
     blocks.sort(key=lambda b: (-b.size, b.a))

@@ -187,12 +187,32 @@ def _variant_json(variant: Variant, canonical: Variant, *, explain: bool) -> dic
     return out
 
 
+def shown_variants(detail: EventDetail, limit: int | None) -> list[Variant]:
+    """The variants an event's view shows: all of them, or the first ``limit`` in time order
+    with the canonical story always among them (so what is explained stays bounded however
+    large the event)."""
+    variants = list(detail.variants)
+    if limit is None or len(variants) <= limit:
+        return variants
+    canonical = detail.canonical
+    shown = variants[:limit]
+    if canonical not in shown:
+        shown = [*variants[: max(0, limit - 1)], canonical]
+    return shown
+
+
 def detail_json(
-    detail: EventDetail, *, explain: bool = False, score: Mapping[str, Any] | None = None
+    detail: EventDetail,
+    *,
+    explain: bool = False,
+    score: Mapping[str, Any] | None = None,
+    limit: int | None = None,
 ) -> dict[str, Any]:
     canonical = detail.canonical
+    shown = shown_variants(detail, limit)
     out = event_json(detail.event) | {
-        "variants": [_variant_json(v, canonical, explain=explain) for v in detail.variants],
+        "variants": [_variant_json(v, canonical, explain=explain) for v in shown],
+        "variants_shown": len(shown),
         "merged": [
             {"event_id": m.gone, "story_id": m.story_id, "merged_at": m.merged_at.isoformat()}
             for m in detail.merges
@@ -242,9 +262,14 @@ def variant_score(signals: Mapping[str, float], score: Mapping[str, Any]) -> str
 
 
 def detail_text(
-    detail: EventDetail, *, explain: bool = False, score: Mapping[str, Any] | None = None
+    detail: EventDetail,
+    *,
+    explain: bool = False,
+    score: Mapping[str, Any] | None = None,
+    limit: int | None = None,
 ) -> str:
     event, canonical = detail.event, detail.canonical
+    shown = shown_variants(detail, limit)
     story = canonical.story
     lines = [
         f"Event {event.id}: {event.size} variant(s) from {event.sources} source(s), "
@@ -268,10 +293,15 @@ def detail_text(
             v.reason,
             _cut(v.story.title, 70),
         ]
-        for v in detail.variants
+        for v in shown
     ]
     lines.append(_table(["STORY", "SOURCE", "TIME (UTC)", "SIM", "JOINED AS", "TITLE"], rows))
     lines.append("(* canonical)")
+    if len(shown) < len(detail.variants):
+        lines.append(
+            f"Showing {len(shown)} of {len(detail.variants)} variants "
+            f"(--variants {len(detail.variants)} shows them all)."
+        )
     for merge in detail.merges:
         lines.append(
             f"Event {merge.gone} merged into this one at {_time(merge.merged_at)} UTC: story "
@@ -280,7 +310,7 @@ def detail_text(
     if explain and score is not None:
         lines += ["", *score_text(score)]
     if explain:
-        for v in detail.variants:
+        for v in shown:
             lines += ["", f"Story {v.story_id} ({_cut(v.story.source, 80)}): joined as {v.reason}"]
             if v.signals:
                 signals = ", ".join(f"{k}={v.signals[k]:g}" for k in sorted(v.signals))

@@ -264,6 +264,20 @@ def test_events_show_explain_gives_signals_and_shared_passages(filled: Cli) -> N
     assert all(len(p.split()) >= 5 for p in shared)
 
 
+def test_events_show_variants_bounds_what_is_shown_and_explained(filled: Cli) -> None:
+    """``--variants 2`` shows and explains two of the seed event's five variants, the canonical
+    story among them, and says how to see the rest."""
+    seed = _seed_event(filled)
+    text = filled("events", "show", str(seed["id"]), "--explain", "--variants", "2").stdout
+    assert text.count("  signals: ") == 2
+    assert "this is the canonical story" in text
+    assert "Showing 2 of 5 variants (--variants 5 shows them all)." in text
+    detail = filled.json("events", "show", str(seed["id"]), "--variants", "2")
+    assert detail["variants_shown"] == 2
+    assert any(v["canonical"] for v in detail["variants"])
+    assert filled("events", "show", str(seed["id"]), "--variants", "0", code=2)
+
+
 def test_an_unknown_event_is_an_error(filled: Cli) -> None:
     """``events show`` of an id that does not exist exits 1 with one line on stderr."""
     result = filled("events", "show", "999999", code=1)

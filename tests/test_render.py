@@ -332,3 +332,46 @@ def test_explain_prints_every_weight_of_the_score_and_each_variants_sum() -> Non
     assert f"score: p = {p:.3f}" in text
     shown = render.detail_json(detail, explain=True, score=score)
     assert shown["score"]["weights"] == score["weights"]
+
+
+def test_a_large_event_shows_and_explains_only_the_variants_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``events show --variants N`` shows and explains N variants of a 300-variant event, the
+    canonical story (the last one here) among them, and says how many it left out; the JSON
+    says how many it shows. Only the shown variants are compared with the canonical text."""
+    from dataclasses import replace
+
+    stories = [_story(f"Title {i}", f"Body of story {i} " * 30) for i in range(300)]
+    variants = tuple(Variant(i, s, 0.5, "rewrite", NOW) for i, s in enumerate(stories, 1))
+    detail = EventDetail(
+        event=replace(event(1, "Title 299"), canonical_story_id=300), variants=variants
+    )
+    compared: list[str] = []
+    real = render.shared_passages
+
+    def counting(text: str, canonical: str) -> list[str]:
+        compared.append(text)
+        return real(text, canonical)
+
+    monkeypatch.setattr(render, "shared_passages", counting)
+    text = render.detail_text(detail, explain=True, limit=20)
+    assert "Showing 20 of 300 variants (--variants 300 shows them all)." in text
+    table = text.split("STORY  ", 1)[1].split("(* canonical)", 1)[0].strip().split("\n")
+    assert len(table) == 21  # the header and 20 variants
+    assert "300*" in table[-1]
+    assert len(compared) == 19  # the canonical story is not compared with itself
+    shown = render.detail_json(detail, explain=True, limit=20)
+    assert shown["variants_shown"] == 20
+    assert [v["story_id"] for v in shown["variants"]] == [*range(1, 20), 300]
+    assert render.detail_json(detail)["variants_shown"] == 300
+
+
+def test_shared_passages_compare_a_bounded_number_of_words() -> None:
+    """A passage past the first ``MAX_DIFF_WORDS`` words of either text is not looked for."""
+    from ingestor.explain import MAX_DIFF_WORDS, shared_passages
+
+    filler = " ".join(f"w{i}" for i in range(MAX_DIFF_WORDS))
+    tail = "the five words shared here"
+    assert shared_passages(f"{tail} x", f"{tail} y") == [tail]
+    assert shared_passages(f"{filler} {tail}", f"{filler} {tail}") == [filler]

@@ -239,10 +239,19 @@ def events_list(
 @events.command("show")
 @click.argument("event_id", type=ROW_ID)
 @click.option("--explain", is_flag=True, help="Signals, scores and shared passages per variant.")
+@click.option(
+    "--variants",
+    "limit",
+    type=COUNT,
+    default=50,
+    show_default=True,
+    metavar="N",
+    help="Show (and explain) at most N variants, the canonical story among them.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
-def events_show(state: State, event_id: int, explain: bool, as_json: bool) -> None:
-    """The canonical story of an event and every variant, with how it joined. An event merged
+def events_show(state: State, event_id: int, explain: bool, limit: int, as_json: bool) -> None:
+    """The canonical story of an event and its variants, with how each joined. An event merged
     into another shows that one."""
     from ingestor import render
 
@@ -251,12 +260,12 @@ def events_show(state: State, event_id: int, explain: bool, as_json: bool) -> No
         score = app.score_description() if explain else None
     merged = detail.event.id != event_id
     if as_json:
-        out = render.detail_json(detail, explain=explain, score=score)
+        out = render.detail_json(detail, explain=explain, score=score, limit=limit)
         json_out(out | {"merged_from": event_id} if merged else out)
         return
     if merged:
         click.echo(f"Event {event_id} was merged into event {detail.event.id}; showing that.\n")
-    click.echo(render.detail_text(detail, explain=explain, score=score))
+    click.echo(render.detail_text(detail, explain=explain, score=score, limit=limit))
 
 
 # -- index ---------------------------------------------------------------------------------
