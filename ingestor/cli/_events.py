@@ -65,7 +65,9 @@ def events_delete(state: State, event_id: int) -> None:
     default="-",
     help="Write here instead of standard output.",
 )
-@click.option("--since", help="Only events last seen since: a time (2024-06-18T12:00Z) or 24h, 7d.")
+@click.option(
+    "--since", help="Only events a story joined since: a time (2024-06-18T12:00Z) or 24h, 7d."
+)
 @click.option("--min-size", type=click.IntRange(min=1, max=2**31), default=1, show_default=True)
 @click.option("--no-variants", is_flag=True, help="JSON Lines: leave out each event's variants.")
 @pass_state

@@ -33,7 +33,13 @@ from ingestor.models import (
     StoryDetail,
 )
 from ingestor.store.curation import prune_plan
-from ingestor.store.rows import index_query, indexed_from_row, story_from_row, variant_from_row
+from ingestor.store.rows import (
+    events_filter,
+    index_query,
+    indexed_from_row,
+    story_from_row,
+    variant_from_row,
+)
 from ingestor.store.schema import (
     UTCDateTime,
     curations,
@@ -152,13 +158,12 @@ class ReadOps:
     def iter_export(
         self, *, since: datetime | None = None, min_size: int = 1
     ) -> Iterator[ExportedEvent]:
-        """Every event (last seen at or after ``since``, at least ``min_size`` members) with
-        its variants, by id, read a page of events at a time (never all at once)."""
+        """Every event (at least ``min_size`` members, a story joined at or after ``since``:
+        ingestion time, as ``events list`` filters) with its variants, by id, read a page of
+        events at a time (never all at once)."""
         after = 0
         while True:
-            query = select(events).where(events.c.size >= max(1, min_size), events.c.id > after)
-            if since is not None:
-                query = query.where(events.c.last_seen >= since)
+            query = select(events).where(*events_filter(since, min_size), events.c.id > after)
             with self._read("iter_export") as conn:
                 page = conn.execute(query.order_by(events.c.id).limit(_PAGE)).all()
                 if not page:
