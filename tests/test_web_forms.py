@@ -198,6 +198,8 @@ def test_a_hostile_title_is_escaped_on_a_page_with_forms(template: str) -> None:
         response = web.get(f"/events/{event['id']}")
         body = response.text
         assert "form-action 'self'" in response.headers["content-security-policy"]
+        # "no-referrer" would make a browser send "Origin: null" with the forms' POSTs.
+        assert response.headers["referrer-policy"] == "same-origin"
         assert body.count('method="post"') == 3 + event["size"]
         assert "<script" not in body
         assert "<b>Evil" not in body
