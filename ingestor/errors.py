@@ -57,6 +57,7 @@ __all__ = [
     "ParseError",
     "ParseTimeout",
     "PathEscape",
+    "Refused",
     "ReplayError",
     "SchemaError",
     "StoreError",
@@ -158,6 +159,11 @@ class SchemaError(StoreError):
 
 class NotFound(StoreError):
     kind = "not_found"
+
+
+class Refused(StoreError):
+    """A change the store will not make because it makes no sense (merging an event into
+    itself, splitting every story off): the request's mistake, not the store's failure."""
 
 
 class IndexError_(IngestorError):

@@ -250,7 +250,11 @@ class ServePolicy(_Policy):
     """Listen on this address only; 0.0.0.0 (every interface) must be asked for."""
     port: int = Field(default=8080, ge=0, le=65535)
     token: str = Field(default="", max_length=1024, repr=False)
-    """When set, ``/api/...`` requires ``Authorization: Bearer <token>``; empty: open."""
+    """When set, ``/api/...`` requires ``Authorization: Bearer <token>``, and the curation
+    actions (forms and API) require it too; empty: open, actions from the same origin only."""
+    actions: bool = True
+    """The curation actions (merge, split, move, delete) as forms on the event page and as
+    ``POST``/``DELETE`` endpoints of the API; false hides the forms and refuses the endpoints."""
 
 
 def _http_urls(value: Any) -> Any:

@@ -187,7 +187,8 @@ def _get(url: str) -> httpx.Response | None:
 @pytest.mark.slow
 def test_run_serve_polls_and_serves_until_sigterm(tmp_path: Path) -> None:
     """``ingestor run --serve`` polls the configured feeds and serves them: ``/healthz`` sees
-    the tick, ``/metrics`` counts its polls, the page lists the events, and SIGTERM ends both
+    the tick, ``/metrics`` counts its polls, the page lists the events, an API action splits a
+    story off (a foreign origin's is refused), and SIGTERM ends both
     with exit code 0 (bounded: 60 s at most)."""
     port = _free_port()
     feeds = json.dumps([str(p) for p in sorted((SAMPLES / "feeds").glob("*.xml"))])
@@ -222,6 +223,18 @@ def test_run_serve_polls_and_serves_until_sigterm(tmp_path: Path) -> None:
         assert "ingestor_index_events " in metrics
         events = httpx.get(f"{base}/api/events", timeout=5).json()["events"]
         assert any(e["sources"] == 5 for e in events)
+        # An action beside the daemon: the server's writer splits a story off the seed event.
+        seed = next(e["id"] for e in events if e["sources"] == 5)
+        variants = httpx.get(f"{base}/api/events/{seed}", timeout=5).json()["variants"]
+        story = next(v["story_id"] for v in variants if not v["canonical"])
+        split = httpx.post(f"{base}/api/events/{seed}/split", json={"stories": [story]}, timeout=10)
+        assert split.status_code == 200, split.text
+        new = httpx.get(f"{base}/api/events/{split.json()['event']}", timeout=5).json()
+        assert [v["story_id"] for v in new["variants"]] == [story]
+        foreign = httpx.delete(
+            f"{base}/api/events/{seed}", headers={"origin": "http://evil.example"}
+        )
+        assert foreign.status_code == 403
     finally:
         process.send_signal(signal.SIGTERM)
         try:

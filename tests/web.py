@@ -3,7 +3,9 @@ client over a read-only ``Ingestor`` of it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -113,3 +115,52 @@ _JSON_FEED_ITEM = {
     "banner_image", "date_published", "date_modified", "authors", "tags", "language",
     "attachments",
 }  # fmt: skip
+
+
+HOST = "testserver"
+ORIGIN = f"http://{HOST}"
+"""The test client's own origin (``TestClient``'s base URL)."""
+
+
+def copy_store(url: str, directory: Path) -> str:
+    """A copy of the SQLite store at ``url`` in ``directory`` (curation changes it)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    copy = directory / "ingestor.db"
+    copy.write_bytes(Path(url.removeprefix("sqlite:///")).read_bytes())
+    return f"sqlite:///{copy}"
+
+
+def store_bytes(url: str) -> dict[str, str]:
+    """The SHA-256 of the database file and of any journal beside it: equal before and after
+    means nothing was written."""
+    database = Path(url.removeprefix("sqlite:///"))
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(database.parent.glob(database.name + "*"))
+    }
+
+
+def snapshot(url: str) -> dict[int, tuple[int, int, list[int], list[int]]]:
+    """Every event of the store as ``get_event`` gives it: size, canonical story, its stories
+    and the events merged into it."""
+    with Ingestor(Settings(database_url=url)) as app:
+        out = {}
+        for event in app.list_events(limit=100_000):
+            detail = app.get_event(event.id)
+            out[event.id] = (
+                detail.event.size,
+                detail.canonical.story_id,
+                sorted(v.story_id for v in detail.variants),
+                sorted(m.gone for m in detail.merges),
+            )
+        return out
+
+
+def csrf_of(html: str, path: str) -> str:
+    """The CSRF token of the form on ``html`` that posts to ``path``."""
+    found = re.search(
+        rf'action="{re.escape(path)}">\s*<input type="hidden" name="csrf" value="([0-9a-f]{{64}})"',
+        html,
+    )
+    assert found, f"no form posting to {path}"
+    return found.group(1)

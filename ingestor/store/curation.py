@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
-from ingestor.errors import NotFound, StoreError
+from ingestor.errors import NotFound, Refused, StoreError
 from ingestor.models import IndexedStory, PruneReport
 from ingestor.store.rows import index_query, indexed_from_row
 from ingestor.store.schema import (
@@ -107,7 +107,7 @@ class CurationTx:
         if row is None:
             raise NotFound(f"no story {story_id}")
         if row.event_id is None:
-            raise StoreError(f"story {story_id} belongs to no event (its event was deleted)")
+            raise Refused(f"story {story_id} belongs to no event (its event was deleted)")
         return int(row.event_id)
 
     # -- bookkeeping --------------------------------------------------------------------------
@@ -204,7 +204,7 @@ class CurationTx:
         is replayed like an automatic merge, under ``gone``'s canonical story) and in
         ``curations``. A separation between the two is lifted. Returns the merge's id."""
         if into == gone:
-            raise StoreError(f"cannot merge event {into} into itself")
+            raise Refused(f"cannot merge event {into} into itself")
         self._live_event(into)
         self._live_event(gone)
         canonical = self._conn.execute(
@@ -230,13 +230,13 @@ class CurationTx:
         self._live_event(event_id)
         wanted = sorted(set(story_ids))
         if not wanted:
-            raise StoreError("name at least one story to split off")
+            raise Refused("name at least one story to split off")
         for story_id in wanted:
             if self._event_of(story_id) != event_id:
-                raise StoreError(f"story {story_id} is not in event {event_id}")
+                raise Refused(f"story {story_id} is not in event {event_id}")
         size = self._conn.execute(select(events.c.size).where(events.c.id == event_id)).scalar_one()
         if len(wanted) >= size:
-            raise StoreError(f"a split must leave at least one story in event {event_id}")
+            raise Refused(f"a split must leave at least one story in event {event_id}")
         when = self._conn.execute(
             select(func.min(stories.c.when_at)).where(stories.c.id.in_(wanted))
         ).scalar_one()
@@ -269,7 +269,7 @@ class CurationTx:
         self._live_event(event_id)
         left = self._event_of(story_id)
         if left == event_id:
-            raise StoreError(f"story {story_id} is already in event {event_id}")
+            raise Refused(f"story {story_id} is already in event {event_id}")
         self._conn.execute(
             update(memberships)
             .where(memberships.c.story_id == story_id)

@@ -9,16 +9,19 @@ Modules: ``_app`` (the application, error handling, access log, security headers
 token, ``/metrics`` and ``/healthz``), ``_api`` (``/api/...``), ``_pages`` (``/``,
 ``/events/{id}``, ``/events.atom``, ``/events.json``), ``_syndication`` (the feed documents,
 pure), ``_text`` (cleaning, safe links, the cursor and the word diff, pure), ``_metrics`` and
-``_server``; ``templates/`` and ``static/`` hold the pages' Jinja2 templates and stylesheet.
+``_server``, ``_guard``, ``_actions`` and ``_forms``; ``templates/`` and ``static/`` hold the
+pages' Jinja2 templates and stylesheet.
 
-Does not: write. Every endpoint reads through the facade; a server started by ``ingestor
-serve`` opens the store read-only, so it cannot write even by mistake.
+Writes only through the curation actions (``_actions``: the API's POST/DELETE, ``_forms``: the
+event page's forms), each guarded by ``_guard`` (``serve.actions``, Host and Origin, a CSRF token,
+``serve.token``) and run on a second, writable ``Ingestor`` opened at the first action. Every
+GET reads through the server's own ``Ingestor``, which opens the store read-only.
 """
 
 from __future__ import annotations
 
-from ingestor.web._app import create_app
+from ingestor.web._app import close_actions, create_app
 from ingestor.web._metrics import Metrics
 from ingestor.web._server import ServerThread, serve
 
-__all__ = ["Metrics", "ServerThread", "create_app", "serve"]
+__all__ = ["Metrics", "ServerThread", "close_actions", "create_app", "serve"]

@@ -5,8 +5,10 @@ bearer token), and the two operations endpoints, ``/metrics`` and ``/healthz``. 
 ``_api``, the pages and the output feeds in ``_pages``.
 
 Does not: open the store (the ``Ingestor`` it is given does, read-only for a server of its
-own) or write anything: every endpoint reads through the facade. Errors: an
-``IngestorError`` becomes a status (``NotFound`` 404, ``ConfigError`` 400, anything else 503)
+own) or write through it: every GET reads through the facade; the curation actions
+(``_actions``, ``_forms``, guarded by ``_guard``) write through a second ``Ingestor`` opened at
+the first action. Errors: an ``IngestorError`` becomes a status (``NotFound`` 404,
+``ConfigError`` and ``Refused`` 400, anything else 503)
 with a one-line JSON ``error`` (HTML for the pages); bad parameters are FastAPI's 422.
 """
 
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,11 +36,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingestor import __version__
 from ingestor.app import Ingestor
-from ingestor.errors import ConfigError, IngestorError, NotFound, one_line
+from ingestor.errors import ConfigError, IngestorError, NotFound, Refused, one_line
+from ingestor.web._guard import Actions
 from ingestor.web._metrics import CONTENT_TYPE, Metrics, health
 from ingestor.web._text import clean
 
-__all__ = ["SECURITY_HEADERS", "create_app", "require_token"]
+__all__ = ["SECURITY_HEADERS", "close_actions", "create_app", "require_token"]
 
 log = structlog.get_logger()
 HERE = Path(__file__).resolve().parent
@@ -46,10 +51,12 @@ SECURITY_HEADERS = {
         "form-action 'self'; frame-ancestors 'none'"
     ),
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
 }
-"""On every response: no script runs at all (the pages need none), styles only from /static."""
+"""On every response: no script runs at all (the pages need none), styles only from /static,
+forms post only here. The referrer goes to this server only: with ``no-referrer`` a browser
+sends ``Origin: null`` on a form's POST, which ``_guard`` refuses like any foreign origin."""
 
 _bearer = HTTPBearer(auto_error=False, description="serve.token, when it is set")
 
@@ -122,6 +129,11 @@ def _error(request: Request, status: int, message: str, **extra: Any) -> Respons
     )  # fmt: skip
 
 
+def close_actions(web: FastAPI) -> None:
+    """Close the writer the curation actions opened, if any."""
+    web.state.actions.close()
+
+
 def environment() -> Environment:
     """Jinja2 with autoescape on for every template, and ``clean`` as a filter."""
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
@@ -135,10 +147,26 @@ def create_app(
     token: str = "",
     metrics: Metrics | None = None,
     clock: Any = None,
+    actions: bool = True,
+    hosts: Iterable[str] = (),
 ) -> FastAPI:
-    """The server over ``app``; ``metrics`` when a daemon in this process feeds one."""
+    """The server over ``app``; ``metrics`` when a daemon in this process feeds one.
+    ``actions``: the curation forms and endpoints (``_guard``), which accept requests whose
+    ``Host`` is an IP address, ``localhost`` or one of ``hosts``. ``close_actions`` closes
+    what they opened (the lifespan does it when it runs)."""
+    from ingestor.web._actions import router as curation
     from ingestor.web._api import router as api
+    from ingestor.web._forms import router as forms
     from ingestor.web._pages import router as pages
+
+    curator = Actions(app, enabled=actions, token=token, hosts=hosts)
+
+    @asynccontextmanager
+    async def lifespan(_web: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            curator.close()
 
     web = FastAPI(
         title="ingestor",
@@ -147,8 +175,10 @@ def create_app(
         openapi_url="/api/openapi.json",
         docs_url=None,
         redoc_url=None,
+        lifespan=lifespan,
     )
     web.state.ingestor = app
+    web.state.actions = curator
     web.state.token = token
     web.state.metrics = metrics or Metrics(app)
     web.state.clock = clock or (lambda: datetime.now(UTC))
@@ -170,11 +200,17 @@ def create_app(
 
     @web.exception_handler(IngestorError)
     async def _failed(request: Request, exc: IngestorError) -> Response:
-        status = 404 if isinstance(exc, NotFound) else 400 if isinstance(exc, ConfigError) else 503
+        status = (
+            404 if isinstance(exc, NotFound)
+            else 400 if isinstance(exc, ConfigError | Refused)
+            else 503
+        )  # fmt: skip
         return _error(request, status, one_line(exc, limit=300))
 
     web.include_router(api)
+    web.include_router(curation)
     web.include_router(pages)
+    web.include_router(forms)
     web.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @web.get("/metrics", include_in_schema=False)

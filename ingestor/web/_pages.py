@@ -6,7 +6,8 @@ Owns: those routes and the values their templates show. Pages are rendered on th
 (Jinja2, autoescape on) and work without JavaScript: the filters are a plain GET form, the
 next page a link.
 
-Does not: write, or build the feed documents (``_syndication``) or the diff (``_text``).
+Does not: write (the curation forms on an event page post to ``_forms``), or build the feed
+documents (``_syndication``) or the diff (``_text``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from ingestor.errors import NotFound
 from ingestor.explain import shared_passages
 from ingestor.models import Event, EventDetail
 from ingestor.web._api import Listing, listing
+from ingestor.web._forms import form_context, notice
+from ingestor.web._guard import RowId
 from ingestor.web._syndication import atom_feed, json_feed, updated
 from ingestor.web._text import safe_link, word_diff
 
@@ -31,6 +34,8 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=True, tags=["pages and feeds"])
 FEED_LIMIT = 100
+_LISTING = ("since", "min_size", "q", "source", "limit")
+"""The query parameters an "older events" link carries on (not the cursor, not a notice)."""
 MAX_DIFFS = 30
 """Variants of one event that get a word diff on its page; the rest are listed without one, so
 a page of a very large event stays bounded."""
@@ -67,10 +72,11 @@ def index(request: Request, params: Annotated[Listing, Depends()]) -> Response:
     app = _app(request)
     page, cursor = listing(app, params)
     rows = [{"detail": d, "sources": _sources(d)} for d in _details(app, page)]
-    query = {k: v for k, v in request.query_params.items() if k != "cursor"}
+    query = {k: v for k, v in request.query_params.items() if k in _LISTING}
     return _templates(request).TemplateResponse(
         request, "index.html",
-        {"rows": rows, "params": params, "cursor": cursor, "query": query},
+        {"rows": rows, "params": params, "cursor": cursor, "query": query,
+         "notice": notice(request.query_params)},
     )  # fmt: skip
 
 
@@ -92,7 +98,7 @@ def _variant_view(
 
 
 @router.get("/events/{event_id}", response_class=HTMLResponse)
-def event_page(request: Request, event_id: int) -> Response:
+def event_page(request: Request, event_id: RowId) -> Response:
     """One event: the canonical text, every variant beside it with what it adds or drops, and
     the explain scores. A merged event's page redirects to the event it is part of now."""
     app = _app(request)
@@ -115,6 +121,8 @@ def event_page(request: Request, event_id: int) -> Response:
             "undiffed": max(0, len(detail.variants) - MAX_DIFFS),
             "formula": render.score_text(score),
             "updated": updated(detail),
+            "notice": notice(request.query_params),
+            **form_context(request, event_id, [v.story_id for v in detail.variants]),
         },
     )  # fmt: skip
 
