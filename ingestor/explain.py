@@ -48,15 +48,18 @@ def word_diff(
 ) -> tuple[list[tuple[str, str]], bool]:
     """A word diff of two texts: ``(op, words)`` runs, ``op`` one of ``=`` (both), ``-`` (only
     in ``old``), ``+`` (only in ``new``); and whether either text was cut at ``max_words``
-    words (difflib is quadratic at worst, so the input is bounded)."""
-    a, b = _WORD.findall(old), _WORD.findall(new)
+    words (difflib is quadratic at worst, so the input is bounded). Words are compared as
+    ``shared_passages`` compares them (case and edge punctuation aside) and shown as written:
+    an ``=`` run as ``new`` writes it."""
+    a, a_keys = _words(old)
+    b, b_keys = _words(new)
     truncated = len(a) > max_words or len(b) > max_words
-    a, b = a[:max_words], b[:max_words]
+    a, b, a_keys, b_keys = a[:max_words], b[:max_words], a_keys[:max_words], b_keys[:max_words]
     runs: list[tuple[str, str]] = []
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    matcher = difflib.SequenceMatcher(None, a_keys, b_keys, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
-            runs.append(("=", " ".join(a[i1:i2])))
+            runs.append(("=", " ".join(b[j1:j2])))
             continue
         if i2 > i1:
             runs.append(("-", " ".join(a[i1:i2])))

@@ -64,6 +64,13 @@ def test_word_diff_marks_changed_words_and_is_bounded() -> None:
     assert runs == [("=", "a b")]
 
 
+def test_word_diff_sets_case_and_edge_punctuation_aside() -> None:
+    """A word that differs only in case or in the punctuation around it is the same word (as
+    the shared passages see it); the run reads as the newer text writes it."""
+    runs, _ = word_diff("Rates held, the bank said.", "rates held the Bank said")
+    assert runs == [("=", "rates held the Bank said")]
+
+
 @pytest.fixture(scope="module")
 def filled(tmp_path_factory: pytest.TempPathFactory) -> Cli:
     cli = Cli.make(tmp_path_factory.mktemp("stories"), sorted(FEEDS.glob("*.xml")))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import difflib
 import json
 import re
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Literal
 from urllib.parse import urlsplit
 
+from ingestor import explain
 from ingestor.errors import ConfigError
 
 __all__ = ["Chunk", "clean", "decode_cursor", "encode_cursor", "safe_link", "word_diff"]
@@ -86,34 +86,24 @@ class Chunk:
     text: str
 
 
-_WORD = re.compile(r"\S+")
 MAX_WORDS = 1500
 """Words of each text compared: difflib is quadratic at worst, so a long text is cut."""
-
-
-def _key(word: str) -> str:
-    return word.strip(".,;:!?\"'“”‘’()[]«»").casefold()
+_KEEP = 8
+"""An unchanged run longer than three times this keeps its first and last ``_KEEP`` words."""
+_OPS: dict[str, Literal["same", "added", "dropped"]] = {"=": "same", "+": "added", "-": "dropped"}
 
 
 def word_diff(variant: str, canonical: str, *, max_words: int = MAX_WORDS) -> list[Chunk]:
-    """What ``variant`` adds to and drops from ``canonical``, word by word (case and edge
-    punctuation aside), each text cut to ``max_words`` words; runs of unchanged words longer
-    than 24 keep their first and last 8 with an ellipsis between."""
-    ours = _WORD.findall(clean(variant))[:max_words]
-    theirs = _WORD.findall(clean(canonical))[:max_words]
-    matcher = difflib.SequenceMatcher(
-        None, [_key(w) for w in theirs], [_key(w) for w in ours], autojunk=False
-    )
+    """What ``variant`` adds to and drops from ``canonical``, word by word
+    (``explain.word_diff``: case and edge punctuation aside), each text cut to ``max_words``
+    words; runs of unchanged words longer than 24 keep their first and last 8 with an ellipsis
+    between."""
+    runs, _ = explain.word_diff(clean(canonical), clean(variant), max_words=max_words)
     out: list[Chunk] = []
-    for op, a1, a2, b1, b2 in matcher.get_opcodes():
-        if op == "equal":
-            words = ours[b1:b2]
-            if len(words) > 24:
-                words = [*words[:8], "…", *words[-8:]]
-            out.append(Chunk("same", " ".join(words)))
-            continue
-        if a2 > a1:
-            out.append(Chunk("dropped", " ".join(theirs[a1:a2])))
-        if b2 > b1:
-            out.append(Chunk("added", " ".join(ours[b1:b2])))
+    for op, text in runs:
+        if op == "=":
+            words = text.split(" ")
+            if len(words) > 3 * _KEEP:
+                text = " ".join([*words[:_KEEP], "…", *words[-_KEEP:]])
+        out.append(Chunk(_OPS[op], text))
     return out
