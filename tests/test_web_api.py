@@ -85,6 +85,29 @@ def test_an_event_has_its_variants_sources_similarity_and_why_they_joined(api: T
     assert body["merged"] == []
 
 
+def test_an_event_lists_as_many_variants_as_asked_the_canonical_among_them(
+    api: TestClient,
+) -> None:
+    """``variants=N`` bounds what one event's answer lists and explains (the canonical story
+    always among them), and says how many it shows; it is a bounded number."""
+    event_id = seed_event_id(api)
+    body = api.get(f"/api/events/{event_id}", params={"variants": 2}).json()
+    assert (body["size"], body["variants_shown"], len(body["variants"])) == (5, 2, 2)
+    assert sum(v["canonical"] for v in body["variants"]) == 1
+    assert api.get(f"/api/events/{event_id}").json()["variants_shown"] == 5
+    for bad in ("0", "10001", "many"):
+        answer = api.get(f"/api/events/{event_id}", params={"variants": bad})
+        assert answer.status_code == 422
+        assert "error" in answer.json()
+
+
+def test_ids_past_64_bits_are_refused_not_a_server_error(api: TestClient) -> None:
+    for path in ("/api/events/99999999999999999999", "/api/stories/99999999999999999999"):
+        answer = api.get(path)
+        assert answer.status_code == 422, path
+        assert "error" in answer.json()
+
+
 def test_a_story_names_its_event(api: TestClient) -> None:
     """``/api/stories/{id}`` gives the story, its event and how it joined."""
     event_id = seed_event_id(api)

@@ -23,6 +23,7 @@ from ingestor.app import Ingestor
 from ingestor.errors import ConfigError
 from ingestor.models import Event
 from ingestor.web._app import require_token
+from ingestor.web._guard import RowId
 from ingestor.web._text import decode_cursor, encode_cursor
 
 __all__ = ["Listing", "listing", "router"]
@@ -30,6 +31,9 @@ __all__ = ["Listing", "listing", "router"]
 router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(require_token)])
 
 MAX_LIMIT = 200
+MAX_VARIANTS = 10_000
+"""Most variants one event's answer lists (``variants``): each is explained, which costs a
+difflib comparison with the canonical text."""
 
 
 def _app(request: Request) -> Ingestor:
@@ -98,19 +102,27 @@ def list_events(request: Request, params: Annotated[Listing, Depends()]) -> dict
 
 
 @router.get("/events/{event_id}", response_model=None)
-def get_event(request: Request, event_id: int) -> dict[str, Any] | Response:
-    """An event: its canonical story, every variant with its source, time, similarity, why it
-    joined (signals and shared passages), and the events merged into it. A merged event's id
-    redirects (301) to the event it is part of now."""
+def get_event(
+    request: Request,
+    event_id: RowId,
+    variants: Annotated[
+        int,
+        Query(ge=1, le=MAX_VARIANTS, description="Variants shown, the canonical story among them"),
+    ] = 50,
+) -> dict[str, Any] | Response:
+    """An event: its canonical story, its variants (the first ``variants`` in time order, the
+    canonical one among them; ``variants_shown`` and ``size`` say how many) with their source,
+    time, similarity, why they joined (signals and shared passages), and the events merged into
+    it. A merged event's id redirects (301) to the event it is part of now."""
     app = _app(request)
     detail = app.get_event(event_id)  # a merged event's id gives the event it is part of now
     if detail.event.id != event_id:
         return RedirectResponse(f"/api/events/{detail.event.id}", status_code=301)
-    return render.detail_json(detail, explain=True, score=app.score_description())
+    return render.detail_json(detail, explain=True, score=app.score_description(), limit=variants)
 
 
 @router.get("/stories/{story_id}")
-def get_story(request: Request, story_id: int) -> dict[str, Any]:
+def get_story(request: Request, story_id: RowId) -> dict[str, Any]:
     """A story, the event it is in and how it joined."""
     found = _app(request).get_story(story_id)
     variant = found.variant
