@@ -184,6 +184,17 @@ def test_the_token_guards_the_api_only(store: str) -> None:
             assert guarded.get(path).status_code == 200, path
 
 
+def test_the_pages_feeds_and_health_answer_head(api: TestClient) -> None:
+    """A feed reader or an uptime check may ask with HEAD: the same status and type as GET,
+    no body."""
+    event_id = seed_event_id(api)
+    for path in ("/", f"/events/{event_id}", "/events.atom", "/events.json", "/healthz"):
+        got, head = api.get(path), api.head(path)
+        assert head.status_code == got.status_code == 200, path
+        assert head.headers["content-type"] == got.headers["content-type"], path
+        assert head.content == b"", path
+
+
 def test_reading_writes_nothing(store: str, tmp_path: Path) -> None:
     """Every endpoint leaves the database file's bytes and time as they were."""
     database = Path(store.removeprefix("sqlite:///"))

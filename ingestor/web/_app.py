@@ -217,7 +217,7 @@ def create_app(
     def metrics_endpoint(request: Request) -> Response:
         return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
 
-    @web.get("/healthz", tags=["operations"])
+    @web.api_route("/healthz", methods=["GET", "HEAD"], tags=["operations"])
     def healthz(request: Request) -> JSONResponse:
         """Whether the store answers; how long ago a feed was polled and the daemon ticked."""
         ok, body = health(request.app.state.ingestor, request.app.state.metrics,
