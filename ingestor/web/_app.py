@@ -217,7 +217,8 @@ def create_app(
     def metrics_endpoint(request: Request) -> Response:
         return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
 
-    @web.api_route("/healthz", methods=["GET", "HEAD"], tags=["operations"])
+    @web.get("/healthz", tags=["operations"])
+    @web.head("/healthz", include_in_schema=False)
     def healthz(request: Request) -> JSONResponse:
         """Whether the store answers; how long ago a feed was polled and the daemon ticked."""
         ok, body = health(request.app.state.ingestor, request.app.state.metrics,

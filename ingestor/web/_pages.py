@@ -66,7 +66,8 @@ def _sources(detail: EventDetail) -> list[str]:
     return sorted({v.story.source for v in detail.variants}, key=str.casefold)
 
 
-@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse)
+@router.head("/", response_class=HTMLResponse, include_in_schema=False)
 def index(request: Request, params: Annotated[Listing, Depends()]) -> Response:
     """The events, newest first, with their sizes and sources."""
     app = _app(request)
@@ -97,7 +98,8 @@ def _variant_view(
     }  # fmt: skip
 
 
-@router.api_route("/events/{event_id}", methods=["GET", "HEAD"], response_class=HTMLResponse)
+@router.get("/events/{event_id}", response_class=HTMLResponse)
+@router.head("/events/{event_id}", response_class=HTMLResponse, include_in_schema=False)
 def event_page(request: Request, event_id: RowId) -> Response:
     """One event: the canonical text, every variant beside it with what it adds or drops, and
     the explain scores. A merged event's page redirects to the event it is part of now."""
@@ -151,7 +153,8 @@ def _urls(request: Request) -> tuple[str, str, Any]:
     return str(request.url), base + "/", lambda event_id: f"{base}/events/{event_id}"
 
 
-@router.api_route("/events.atom", methods=["GET", "HEAD"])
+@router.get("/events.atom")
+@router.head("/events.atom", include_in_schema=False)
 def events_atom(request: Request, filters: Annotated[FeedFilters, Depends()]) -> Response:
     """The events as an Atom feed: one entry per event, the other variants listed in it."""
     self_url, home, event_url = _urls(request)
@@ -163,7 +166,8 @@ def events_atom(request: Request, filters: Annotated[FeedFilters, Depends()]) ->
     return Response(body, media_type="application/atom+xml; charset=utf-8")
 
 
-@router.api_route("/events.json", methods=["GET", "HEAD"])
+@router.get("/events.json")
+@router.head("/events.json", include_in_schema=False)
 def events_json(request: Request, filters: Annotated[FeedFilters, Depends()]) -> Response:
     """The events as a JSON Feed 1.1: one item per event, the other variants listed in it."""
     self_url, home, event_url = _urls(request)
