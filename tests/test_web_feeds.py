@@ -68,6 +68,39 @@ def test_the_json_feed_keeps_the_rules_of_json_feed_1_1(web: TestClient) -> None
 
 
 @pytest.mark.parametrize("path", ["/events.atom", "/events.json"])
+def test_this_service_reads_its_own_output_feeds_as_a_subscriber_would(
+    web: TestClient, path: str
+) -> None:
+    """Both documents, fetched as a subscribed ``ingestor`` would read them (its own parser and
+    normalizer, which every polled feed goes through), parse with no warning, one entry per
+    event, with the served ids as GUIDs, a link each, and each title the canonical story's as
+    written. (The hostile title's ``<script>`` text is read as markup and dropped: what the
+    normalizer does with markup in any title.)"""
+    from ingestor.normalize import normalize_entry
+    from ingestor.parse import parse_feed
+
+    response = web.get(path)
+    parsed = parse_feed(
+        response.content, url=f"http://127.0.0.1{path}",
+        content_type=response.headers["content-type"], now=datetime.now(UTC),
+    )  # fmt: skip
+    assert parsed.warning is None
+    events = web.get("/api/events", params={"limit": 200}).json()["events"]
+    assert len(parsed.entries) == len(events)
+    assert [e.guid for e in parsed.entries] == _ids(web, path)
+    titles = {e["title"] for e in events if "<" not in e["title"]}
+    now = datetime.now(UTC)
+    read = {
+        normalize_entry(e, feed_url=None, feed_title=None, fetched=now).title
+        for e in parsed.entries
+    }
+    assert titles < read
+    assert len(read - titles) == 1  # the hostile one
+    assert not any("<script" in title for title in read)
+    assert all(entry.link and entry.content_html for entry in parsed.entries)
+
+
+@pytest.mark.parametrize("path", ["/events.atom", "/events.json"])
 def test_two_polls_give_the_same_ids(store: str, path: str) -> None:
     """A reader that polls twice (here through two servers over the store) sees the same ids."""
     with client(store) as first:
