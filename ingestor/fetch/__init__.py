@@ -76,13 +76,7 @@ from ingestor.fetch._content import (
     retry_after,
     validator,
 )
-from ingestor.fetch._net import (
-    Deadline,
-    Resolver,
-    Transport,
-    VettedBackend,
-    system_resolver,
-)
+from ingestor.fetch._net import Outbound, Resolver
 from ingestor.fetch._post import Poster
 from ingestor.models import FeedSource, FetchResult
 from ingestor.policies import FetchPolicy
@@ -130,20 +124,13 @@ class Fetcher:
 
     def __init__(self, policy: FetchPolicy, *, resolver: Resolver | None = None) -> None:
         self._policy = policy
-        self._deadline = Deadline()
-        self._backend = VettedBackend(
-            resolver or system_resolver,
-            self._deadline,
-            allow_networks=policy.allow_networks,
-            timeout_s=policy.timeout_s,
-        )
-        self._transport = Transport(self._backend)
+        self._net = Outbound(policy, resolver=resolver)
+        self._deadline, self._transport = self._net.deadline, self._net.transport
         self._slots: dict[str, _Slot] = {}
         self._slots_lock = threading.Lock()
 
     def close(self) -> None:
-        self._transport.close()
-        self._backend.close()
+        self._net.close()
 
     def fetch(self, source: FeedSource, *, now: datetime) -> FetchResult:
         """Fetch ``source`` once. Expected failures come back as ``status="error"``; ``url`` is

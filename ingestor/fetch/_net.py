@@ -31,8 +31,9 @@ import httpx
 
 from ingestor.errors import BlockedAddress, FetchTimeout, TransportError, one_line
 from ingestor.fetch._addresses import IPAddress, Network, address_allowed, parse_ip_host
+from ingestor.policies import FetchPolicy
 
-__all__ = ["Deadline", "Resolver", "Transport", "VettedBackend", "system_resolver"]
+__all__ = ["Deadline", "Outbound", "Resolver", "Transport", "VettedBackend", "system_resolver"]
 
 Resolver = Callable[[str, int], list[str]]
 
@@ -213,3 +214,23 @@ class Transport(httpx.BaseTransport):
 
     def close(self) -> None:
         self._pool.close()
+
+
+class Outbound:
+    """What every outgoing request of the service goes through, built from the fetch policy: a
+    per-thread ``Deadline``, the ``VettedBackend`` that checks every address, and a
+    ``Transport`` over it. The fetcher and the webhook poster each hold one."""
+
+    def __init__(self, policy: FetchPolicy, *, resolver: Resolver | None = None) -> None:
+        self.deadline = Deadline()
+        self.backend = VettedBackend(
+            resolver or system_resolver,
+            self.deadline,
+            allow_networks=policy.allow_networks,
+            timeout_s=policy.timeout_s,
+        )
+        self.transport = Transport(self.backend)
+
+    def close(self) -> None:
+        self.transport.close()
+        self.backend.close()

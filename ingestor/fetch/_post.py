@@ -18,7 +18,7 @@ import httpcore
 import httpx
 
 from ingestor.errors import FetchError, FetchTimeout, TransportError, UnsupportedURL, one_line
-from ingestor.fetch._net import Deadline, Resolver, Transport, VettedBackend, system_resolver
+from ingestor.fetch._net import Outbound, Resolver
 from ingestor.policies import FetchPolicy
 
 __all__ = ["Poster"]
@@ -31,18 +31,11 @@ class Poster:
 
     def __init__(self, policy: FetchPolicy, *, resolver: Resolver | None = None) -> None:
         self._policy = policy
-        self._deadline = Deadline()
-        self._backend = VettedBackend(
-            resolver or system_resolver,
-            self._deadline,
-            allow_networks=policy.allow_networks,
-            timeout_s=policy.timeout_s,
-        )
-        self._transport = Transport(self._backend)
+        self._net = Outbound(policy, resolver=resolver)
+        self._deadline, self._transport = self._net.deadline, self._net.transport
 
     def close(self) -> None:
-        self._transport.close()
-        self._backend.close()
+        self._net.close()
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str], *, timeout_s: float) -> int:
         """POST ``body`` to ``url``; the answer's status code. Raises ``FetchError`` when no
