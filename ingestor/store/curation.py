@@ -80,6 +80,8 @@ class CurationTx:
 
         def merge_events(self, into: int, gone: int, *, story_id: int, now: datetime) -> int: ...
 
+        def create_event(self, canonical_story_id: int, *, now: datetime) -> int: ...
+
     # -- reading inside the transaction -------------------------------------------------------
     def members(self, event_ids: Iterable[int]) -> list[IndexedStory]:
         """The signed members of these events, by story id: what the canonical policy and a
@@ -237,22 +239,7 @@ class CurationTx:
         size = self._conn.execute(select(events.c.size).where(events.c.id == event_id)).scalar_one()
         if len(wanted) >= size:
             raise Refused(f"a split must leave at least one story in event {event_id}")
-        when = self._conn.execute(
-            select(func.min(stories.c.when_at)).where(stories.c.id.in_(wanted))
-        ).scalar_one()
-        result = self._conn.execute(
-            insert(events).values(
-                canonical_story_id=wanted[0],
-                first_seen=when,
-                last_seen=when,
-                size=0,
-                created_at=now,
-            )
-        )
-        key = result.inserted_primary_key
-        if key is None:
-            raise StoreError("split_event: the database returned no id")
-        new = int(key[0])
+        new = self.create_event(wanted[0], now=now)  # its spans are recounted below
         self._conn.execute(
             update(memberships)
             .where(memberships.c.story_id.in_(wanted))
