@@ -60,7 +60,6 @@ class Tally:
     __slots__ = (
         "carried",
         "complete",
-        "count",
         "credited",
         "earliest",
         "first_credit",
@@ -73,7 +72,6 @@ class Tally:
     def __init__(self, rule: CanonicalRule, priority: Sequence[str] = ()) -> None:
         self.rule = rule
         self.priority = tuple(p.lower() for p in priority)
-        self.count = 0
         self.earliest: tuple[Any, ...] | None = None  # (when, story id)
         self.complete: tuple[Any, ...] | None = None  # (-length, when, story id)
         self.carried: dict[int, tuple[Any, ...]] = {}  # priority position -> (when, story id)
@@ -83,7 +81,6 @@ class Tally:
         self.reprint: dict[str, tuple[Any, ...]] = {}  # agency -> (-length, when, id), first credit
 
     def add(self, m: Member) -> None:
-        self.count += 1
         timed = (m.when, m.story_id)
         self.earliest = _earlier(self.earliest, timed)
         self.complete = _earlier(self.complete, (-m.length, m.when, m.story_id))
